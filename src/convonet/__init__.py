@@ -1,0 +1,3 @@
+"""convonet: train, tune and test Keras image classifiers from the terminal."""
+
+__version__ = "0.1.0"

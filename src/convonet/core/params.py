@@ -1,0 +1,513 @@
+"""Data params and hyper params: new, load, save, edit, each value validated.
+
+Both kinds are described by a table of ``FieldSpec`` rows. The same table drives
+validation, the JSON layout, the defaults and the help text that the edit forms show, so a
+field is declared once.
+
+Model and training values may hold several values ("64,80" in JSON, or a list): training
+uses the first, tuning searches the grid of all. Every error is a ``ParamsError`` that
+names the file, the field and what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class ParamsError(ValueError):
+    """A params file or value is wrong. ``str()`` names the file and the field."""
+
+    def __init__(self, message: str, *, file: str | os.PathLike[str] | None = None,
+                 field: str | None = None) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
+
+    def with_file(self, file: str | os.PathLike[str] | None) -> ParamsError:
+        return ParamsError(self.message, file=file, field=self.field)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One params field: its type, range, default and the help the forms show."""
+
+    name: str
+    kind: type  # int, float, str
+    default: Any
+    help: str
+    multi: bool = False  # may hold several comma-separated values (a tuning grid)
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False  # True: the value must be strictly greater than min
+    max_open: bool = False  # True: the value must be strictly less than max
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+    is_path: bool = False
+    size_pair: bool = False  # [height, width]
+
+    def allowed(self) -> str:
+        """A short human description of the accepted values, for messages and forms."""
+        if self.choices:
+            return " / ".join(self.choices)
+        if self.size_pair:
+            return "height,width in pixels, each 1..4096"
+        if self.is_path:
+            return "a folder path (relative to the params file), or empty"
+        noun = "a whole number" if self.kind is int else "a number"
+        lo = hi = ""
+        if self.min is not None:
+            lo = f"{'>' if self.min_open else '>='} {_fmt(self.min)}"
+        if self.max is not None:
+            hi = f"{'<' if self.max_open else '<='} {_fmt(self.max)}"
+        rng = " and ".join(p for p in (lo, hi) if p)
+        text = f"{noun} {rng}".strip()
+        if self.multi:
+            text += "; several allowed, comma-separated (e.g. 64,80)"
+        return text
+
+    def parse(self, raw: Any) -> Any:
+        """Turn a JSON value or form text into the validated value (a tuple when multi)."""
+        if self.size_pair:
+            return self._parse_size(raw)
+        if self.multi:
+            items = _split_items(raw, self.name)
+            return tuple(self._parse_one(item) for item in items)
+        if isinstance(raw, str) and self.kind is not str:
+            raw = raw.strip()
+            if "," in raw:
+                raise ParamsError(f"takes one value, got '{raw}'", field=self.name)
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise ParamsError(f"takes one value, got a list of {len(raw)}", field=self.name)
+            raw = raw[0]
+        return self._parse_one(raw)
+
+    def _parse_one(self, raw: Any) -> Any:
+        name = self.name
+        if self.kind is str:
+            if not isinstance(raw, str):
+                raise ParamsError(f"expected text ({self.allowed()}), got {_show(raw)}",
+                                  field=name)
+            value = raw.strip()
+            if self.choices and value.lower() not in self.choices:
+                hint = _did_you_mean(value, self.choices)
+                raise ParamsError(f"'{value}' is not one of {self.allowed()}{hint}", field=name)
+            return value.lower() if self.choices else value
+        value = _to_number(raw, self.kind, name, self.allowed())
+        if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
+            raise ParamsError(f"{_fmt(value)} is out of range: expected {self.allowed()}",
+                              field=name)
+        if self.max is not None and (value > self.max or (self.max_open and value == self.max)):
+            raise ParamsError(f"{_fmt(value)} is out of range: expected {self.allowed()}",
+                              field=name)
+        return value
+
+    def _parse_size(self, raw: Any) -> tuple[int, int]:
+        items: list[Any]
+        if isinstance(raw, str):
+            items = [p.strip() for p in raw.replace("x", ",").split(",")]
+        elif isinstance(raw, (list, tuple)):
+            items = list(raw)
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            items = [raw, raw]
+        else:
+            raise ParamsError(f"expected {self.allowed()}, got {_show(raw)}", field=self.name)
+        if len(items) != 2:
+            raise ParamsError(f"expected {self.allowed()}, got {_show(raw)}", field=self.name)
+        out = []
+        for item in items:
+            v = _to_number(item, int, self.name, self.allowed())
+            if not 1 <= v <= 4096:
+                raise ParamsError(f"{v} is out of range: expected {self.allowed()}",
+                                  field=self.name)
+            out.append(v)
+        return (out[0], out[1])
+
+    def to_json(self, value: Any) -> Any:
+        """The JSON form of a value: several values become the seed's "64,80" text."""
+        if self.size_pair:
+            return list(value)
+        if self.multi:
+            if len(value) == 1:
+                return value[0]
+            return ",".join(_fmt(v) for v in value)
+        return value
+
+    def to_text(self, value: Any) -> str:
+        """The form text of a value."""
+        if self.size_pair:
+            return f"{value[0]},{value[1]}"
+        if self.multi:
+            return ",".join(_fmt(v) for v in value)
+        return _fmt(value) if not isinstance(value, str) else value
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v == int(v) and abs(v) < 1e15:
+            return f"{v:.1f}"
+        return repr(v)
+    return str(v)
+
+
+def _show(raw: Any) -> str:
+    if isinstance(raw, bool):
+        return f"{str(raw).lower()} (true/false)"
+    if isinstance(raw, str):
+        return f"'{raw}'"
+    if isinstance(raw, list):
+        return "a list"
+    if isinstance(raw, dict):
+        return "an object"
+    if raw is None:
+        return "null"
+    return repr(raw)
+
+
+def _to_number(raw: Any, kind: type, name: str, allowed: str) -> Any:
+    if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
+        raise ParamsError(f"expected {allowed}, got {_show(raw)}", field=name)
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            raise ParamsError(f"is empty: expected {allowed}", field=name)
+        try:
+            number = float(text)
+        except ValueError:
+            raise ParamsError(f"'{text}' is not a number: expected {allowed}",
+                              field=name) from None
+    else:
+        number = float(raw)
+    if not math.isfinite(number):
+        raise ParamsError(f"{_show(raw)} is not a finite number: expected {allowed}", field=name)
+    if kind is int:
+        if number != int(number):
+            raise ParamsError(f"{_show(raw)} is not a whole number: expected {allowed}",
+                              field=name)
+        return int(number)
+    return float(number)
+
+
+def _split_items(raw: Any, name: str) -> list[Any]:
+    if isinstance(raw, str):
+        parts = [p.strip() for p in raw.split(",")]
+        if any(p == "" for p in parts):
+            raise ParamsError(f"'{raw}' has an empty item: write values separated by single "
+                              "commas, e.g. 64,80", field=name)
+        return parts
+    if isinstance(raw, (list, tuple)):
+        if not raw:
+            raise ParamsError("is an empty list: give at least one value", field=name)
+        return list(raw)
+    return [raw]
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write a file so that a crash or a full disk leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class _Params:
+    """Shared behaviour of DataParams and HyperParams (new / load / save / edit)."""
+
+    FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
+    KIND: ClassVar[str] = "params"
+
+    def __init__(self, values: Mapping[str, Any] | None = None,
+                 path: str | os.PathLike[str] | None = None) -> None:
+        self._values: dict[str, Any] = {f.name: f.parse(f.default) for f in self.FIELDS}
+        self.path: Path | None = Path(path) if path is not None else None
+        if values:
+            self._values.update(self._validate(values))
+
+    # ---- the seed's four verbs -------------------------------------------------------
+    @classmethod
+    def new(cls) -> _Params:
+        """Defaults for every field (the seed's newParams)."""
+        return cls()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
+        """Read and validate a JSON file (the seed's loadParams)."""
+        p = Path(path)
+        if not p.exists():
+            raise ParamsError(f"file not found; check the path or create new {cls.KIND}",
+                              file=p)
+        if p.is_dir():
+            raise ParamsError("is a folder, not a JSON file", file=p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParamsError(f"cannot be read: {exc}", file=p) from None
+        if not text.strip():
+            raise ParamsError(f"is empty: expected a JSON object of {cls.KIND}", file=p)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParamsError(f"is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                              f"column {exc.colno}", file=p) from None
+        if not isinstance(data, dict):
+            raise ParamsError(f"expected a JSON object {{...}} of {cls.KIND}, got "
+                              f"{_show(data)}", file=p)
+        try:
+            obj = cls(data, path=p)
+            obj._check_on_load()
+        except ParamsError as exc:
+            raise exc.with_file(p) from None
+        return obj
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the params as JSON atomically (the seed's saveParams)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ParamsError(f"no file name given to save the {self.KIND} to")
+        data = self.to_json(relative_to=target.parent)
+        _atomic_write_text(target, json.dumps(data, indent=2) + "\n")
+        self.path = target
+        return target
+
+    def edit(self, **changes: Any):  # type: ignore[no-untyped-def]
+        """A copy with some fields changed, each validated (the seed's editParams)."""
+        merged = dict(self._values)
+        merged.update(self._validate(changes))
+        out = type(self)(path=self.path)
+        out._values = merged
+        return out
+
+    # ---- access ----------------------------------------------------------------------
+    @classmethod
+    def spec(cls, name: str) -> FieldSpec:
+        for f in cls.FIELDS:
+            if f.name == name:
+                return f
+        raise ParamsError(f"unknown field{_did_you_mean(name, cls.field_names())}", field=name)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in cls.FIELDS]
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values == self._values  # type: ignore
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._values!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field's validated value (multi fields as tuples)."""
+        return dict(self._values)
+
+    def text(self, name: str) -> str:
+        """A field's value as form text."""
+        return self.spec(name).to_text(self._values[name])
+
+    def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
+        return {f.name: f.to_json(self._values[f.name]) for f in self.FIELDS}
+
+    # ---- validation ------------------------------------------------------------------
+    def _validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        names = self.field_names()
+        for key, raw in values.items():
+            if key not in names:
+                raise ParamsError(f"unknown field{_did_you_mean(key, names)}; known fields: "
+                                  f"{', '.join(names)}", field=key)
+            out[key] = self.spec(key).parse(raw)
+        return out
+
+    def _check_on_load(self) -> None:
+        """Checks that need the file's location (overridden by DataParams)."""
+
+
+# --------------------------------------------------------------------------------------
+DATA_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("train_dir", str, "", "folder of the training set: one sub-folder per class",
+              is_path=True),
+    FieldSpec("test_dir", str, "", "folder of the test set (same classes, matched by sorted "
+              "order); empty to split the training folder by test_split", is_path=True),
+    FieldSpec("image_size", int, (28, 28), "every image is resized to this height,width",
+              unit="px", size_pair=True),
+    FieldSpec("color_mode", str, "grayscale", "images are converted to this many channels",
+              choices=("grayscale", "rgb")),
+    FieldSpec("test_split", float, 0.0, "share of the training folder held out as the test "
+              "set when test_dir is empty (0 = use test_dir)", min=0.0, max=0.9),
+)
+
+
+class DataParams(_Params):
+    """Where the training and test sets are, and how images are prepared."""
+
+    FIELDS = DATA_FIELDS
+    KIND = "data params"
+
+    def _validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = super()._validate(values)
+        # Paths are kept as given; they resolve against the params file's folder.
+        return out
+
+    def resolve(self, name: str) -> Path | None:
+        """A path field as an absolute path (relative ones against the JSON's folder)."""
+        raw = self._values[name]
+        if not raw:
+            return None
+        p = Path(raw).expanduser()
+        if not p.is_absolute():
+            base = self.path.parent if self.path is not None else Path.cwd()
+            p = base / p
+        return p.resolve()
+
+    @property
+    def train_path(self) -> Path | None:
+        return self.resolve("train_dir")
+
+    @property
+    def test_path(self) -> Path | None:
+        return self.resolve("test_dir")
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "grayscale" else 3
+
+    def check_folders(self) -> None:
+        """Every named folder exists and is a folder; else an error naming the field."""
+        for name in ("train_dir", "test_dir"):
+            p = self.resolve(name)
+            if p is None:
+                continue
+            if not p.exists():
+                raise ParamsError(f"folder '{p}' does not exist; fix the path (relative paths "
+                                  "are read from the params file's folder)", file=self.path,
+                                  field=name)
+            if not p.is_dir():
+                raise ParamsError(f"'{p}' is a file, not a folder of class sub-folders",
+                                  file=self.path, field=name)
+
+    def _check_on_load(self) -> None:
+        self.check_folders()
+
+    def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
+        data = super().to_json()
+        if relative_to is not None and self.path is not None:
+            # Keep paths pointing at the same folders when saved somewhere else.
+            for name in ("train_dir", "test_dir"):
+                p = self.resolve(name)
+                if p is not None and not Path(self._values[name]).is_absolute():
+                    data[name] = os.path.relpath(p, relative_to.resolve())
+        return data
+
+
+# --------------------------------------------------------------------------------------
+HYPER_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("batch_size", int, (64,), "images per gradient step", multi=True, min=1,
+              max=65536),
+    FieldSpec("epochs", int, (10,), "passes over the training data", multi=True, min=1,
+              max=10000),
+    FieldSpec("init_rate", float, (0.02,), "initial learning rate of SGD", multi=True,
+              min=0.0, min_open=True, max=10.0),
+    FieldSpec("decay", float, (0.0,), "time-based learning-rate decay: lr = init_rate / "
+              "(1 + decay * epoch)", multi=True, min=0.0, max=100.0),
+    FieldSpec("momentum", float, (0.9,), "SGD momentum", multi=True, min=0.0, max=1.0,
+              max_open=True),
+    FieldSpec("num_filters", int, (32,), "filters in each of the two Conv2D layers",
+              multi=True, min=1, max=4096),
+    FieldSpec("kernel_size", int, (3,), "Conv2D kernel height and width", multi=True, min=1,
+              max=64, unit="px"),
+    FieldSpec("num_units", int, (512,), "units in the hidden Dense layer", multi=True, min=1,
+              max=65536),
+    FieldSpec("dropout", float, (0.5,), "dropout rate after the hidden Dense layer",
+              multi=True, min=0.0, max=1.0, max_open=True),
+    FieldSpec("validation_split", float, 0.2, "share of the training data held out for "
+              "validation in 'training with validation'", min=0.0, min_open=True, max=0.9),
+    FieldSpec("cv_folds", int, 3, "cross-validation folds per tuning combination", min=2,
+              max=20),
+    FieldSpec("tuning_share", float, 0.2, "share of the training data used for tuning",
+              min=0.0, min_open=True, max=1.0),
+    FieldSpec("patience", int, 0, "early stopping: epochs without val_loss improvement "
+              "before stopping and restoring the best weights (0 = off)", min=0, max=1000,
+              unit="epochs"),
+    FieldSpec("class_weight", str, "none", "weight classes by inverse frequency for "
+              "imbalanced sets", choices=("none", "balanced")),
+    FieldSpec("seed", int, 42, "random seed for shuffling, splits and initial weights",
+              min=0, max=2**31 - 1),
+    FieldSpec("search", str, "grid", "tuning strategy: the full grid, or successive halving",
+              choices=("grid", "halving")),
+)
+
+
+class HyperParams(_Params):
+    """Every value the model, training and tuning need."""
+
+    FIELDS = HYPER_FIELDS
+    KIND = "hyper params"
+
+    @classmethod
+    def multi_fields(cls) -> list[str]:
+        return [f.name for f in cls.FIELDS if f.multi]
+
+    def first(self) -> dict[str, Any]:
+        """The training configuration: the first value of each multi-valued field."""
+        return {k: (v[0] if self.spec(k).multi else v) for k, v in self._values.items()}
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The tuning grid: every multi-valued field with all its values."""
+        return {k: list(self._values[k]) for k in self.multi_fields()}
+
+    def searched(self) -> dict[str, list[Any]]:
+        """Only the fields that hold more than one value (the grid's varying axes)."""
+        return {k: v for k, v in self.grid().items() if len(v) > 1}
+
+    def grid_size(self) -> int:
+        n = 1
+        for values in self.grid().values():
+            n *= len(values)
+        return n
+
+    def apply(self, combination: Mapping[str, Any]) -> HyperParams:
+        """A copy whose multi-valued fields are set to one combination, values in front.
+
+        The chosen value moves to the front (so training uses it) and the rest of the grid
+        is kept, so a later tuning run still searches the same values.
+        """
+        changes: dict[str, Any] = {}
+        for name, value in combination.items():
+            current = list(self._values[name])
+            rest = [v for v in current if v != value]
+            changes[name] = [value, *rest]
+        return self.edit(**changes)
