@@ -111,3 +111,36 @@ def test_image_grid_labels_each_image() -> None:
     out = console.export_text()
     for label in ("0 zero", "1 one", "2 two"):
         assert label in out
+
+
+def test_confusion_table_shows_counts_names_and_colours_by_row_share() -> None:
+    from rich.console import Console
+
+    from convonet.tui.widgets.heatmap import confusion_table, share_colour
+
+    cm = np.array([[50, 2, 0], [3, 40, 7], [0, 1, 60]])
+    console = Console(width=120, record=True, color_system="truecolor")
+    console.print(confusion_table(cm, ["adenocarcinoma", "large", "normal"]))
+    out = console.export_text()
+    for token in ("0 adenocarcinoma", "1 large", "2 normal", "50", "40", "60", "52"):
+        assert token in out
+    # The diagonal of a good model is the brightest colour, an empty cell the darkest.
+    assert sum(share_colour(1.0)) > sum(share_colour(0.5)) > sum(share_colour(0.0))
+
+
+async def test_metric_chart_keeps_its_series() -> None:
+    from convonet.tui.widgets.charts import MetricChart
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart("accuracy", "Accuracy")
+
+    app = ChartApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.add_epoch({"accuracy": 0.5, "val_accuracy": 0.4, "loss": 1.0})
+        chart.add_epoch({"accuracy": 0.7, "val_accuracy": 0.6, "loss": 0.8})
+        await pilot.pause()
+        assert chart.series == {"accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]}
+        chart.set_history([{"accuracy": 0.9}])
+        assert chart.series == {"accuracy": [0.9]}
