@@ -1,0 +1,375 @@
+"""Training (the seed's NetTraining): training only, or with a held-out validation split.
+
+Progress goes out as core events (TrainStart, throttled BatchProgress, EpochEnd) and a
+``CancelToken`` stops training at the next batch. A stop keeps the weights and the history
+so far; the cut-short epoch is recorded as partial with the metrics of the batches it ran.
+
+Keras's fit loop still runs validation and ``on_epoch_end`` after ``stop_training`` is set,
+so the cancel callback also sets ``model.stop_evaluating``. ``evaluate`` resets that flag
+when it starts, so the callback sets it again in ``on_test_begin``; Keras then runs one
+validation batch before it looks at the flag. Those partial validation numbers are dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from convonet.core.data import stratified_split
+from convonet.core.events import (
+    BatchProgress,
+    CancelToken,
+    EpochEnd,
+    Reporter,
+    TrainStart,
+    no_report,
+)
+from convonet.core.model import check_fits, learning_rate_at
+from convonet.core.params import HyperParams
+
+
+class DatasetLike(Protocol):
+    """What training and testing read from a dataset (``convonet.core.data.Dataset``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One epoch of the history. ``val_*`` are None without validation or when partial."""
+
+    epoch: int  # 1-based
+    loss: float
+    accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    learning_rate: float
+    seconds: float
+    batches: int  # batches run in this epoch
+    partial: bool = False
+
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                   "seconds", "batches", "partial")
+
+
+@dataclass
+class TrainHistory:
+    """What a training run produced, epoch by epoch, and how it ended."""
+
+    rows: list[EpochRow] = field(default_factory=list)
+    validation: bool = False
+    stopped: bool = False  # the user stopped it (cancel token)
+    early_stopped: bool = False  # patience ran out before the last epoch
+    restored_epoch: int | None = None  # 1-based epoch whose weights the model holds now
+    monitor: str = "loss"
+    epochs: int = 0  # epochs asked for
+
+    @property
+    def partial(self) -> bool:
+        """True when the last epoch was cut short by a stop."""
+        return bool(self.rows) and self.rows[-1].partial
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The 1-based complete epoch with the lowest monitored loss."""
+        best: tuple[float, int] | None = None
+        for row in self.rows:
+            if row.partial:
+                continue
+            value = getattr(row, self.monitor)
+            if value is None or not math.isfinite(value):
+                continue
+            if best is None or value < best[0]:
+                best = (value, row.epoch)
+        return best[1] if best else None
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [asdict(row) for row in self.rows]
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the history as CSV (one row per epoch, empty cells for missing values)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(HISTORY_COLUMNS)
+            for row in self.as_rows():
+                writer.writerow(["" if row[c] is None else row[c] for c in HISTORY_COLUMNS])
+        return p
+
+    def series(self, name: str) -> list[float | None]:
+        """One column (e.g. ``val_loss``) in epoch order, for charts."""
+        return [getattr(row, name) for row in self.rows]
+
+
+class _RunState:
+    """Shared between the callbacks of one fit: whether a stop was seen, and where."""
+
+    def __init__(self, cancel: CancelToken | None) -> None:
+        self.cancel = cancel
+        self.stop_seen = False
+
+    def check(self) -> bool:
+        if not self.stop_seen and self.cancel is not None and self.cancel.cancelled:
+            self.stop_seen = True
+        return self.stop_seen
+
+
+class _CancelCallback(keras.callbacks.Callback):
+    """Ends training at the next batch and cuts the validation pass short on a stop."""
+
+    def __init__(self, state: _RunState) -> None:
+        super().__init__()
+        self.state = state
+
+    def _stop(self) -> None:
+        self.model.stop_training = True
+        self.model.stop_evaluating = True
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state.check():
+            self._stop()
+
+    def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        # evaluate() resets stop_evaluating just before this hook, so set it here.
+        if self.state.check():
+            self._stop()
+
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state.check():
+            self._stop()
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state.check():
+            self._stop()
+
+
+class _EarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that ignores a stop-cut epoch and keeps the weights on a user stop.
+
+    Keras 3 restores the best weights at the end of every fit; after a user stop the
+    weights are kept as they are (the stop semantics), and a partial epoch's numbers must
+    not count as "best".
+    """
+
+    def __init__(self, state: _RunState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state.check():
+            return
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state.check():
+            return
+        super().on_train_end(logs)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, keras.Variable):
+        value = value.value  # a Variable's own __array__ warns under NumPy 2
+    return float(keras.ops.convert_to_numpy(value))
+
+
+class _TimeDecay(keras.callbacks.Callback):
+    """lr = init_rate / (1 + decay * epoch) at the start of each epoch.
+
+    Keras's LearningRateScheduler does the same but reads the variable in a way that
+    raises a NumPy 2 DeprecationWarning on every epoch.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.config = config
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self.model.optimizer.learning_rate = learning_rate_at(self.config, epoch)
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    """Turns Keras hooks into core events and the history rows."""
+
+    def __init__(self, state: _RunState, history: TrainHistory, report: Reporter,
+                 epochs: int, batches: int, interval: float) -> None:
+        super().__init__()
+        self.state = state
+        self.history = history
+        self.report = report
+        self.epochs = epochs
+        self.batches = batches
+        self.interval = interval
+        self._started = False
+        self._epoch_start = 0.0
+        self._last_batch_event = -math.inf
+        self._batches_done = 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self._started:
+            # Emitted here, not in on_train_begin, so a resumed run reports its real start.
+            self._started = True
+            self.report(TrainStart(epochs=self.epochs, batches=self.batches,
+                                   validation=self.history.validation, initial_epoch=epoch))
+        self._epoch = epoch + 1
+        self._epoch_start = time.monotonic()
+        self._batches_done = 0
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._batches_done = batch + 1
+        now = time.monotonic()
+        if now - self._last_batch_event < self.interval:
+            return
+        self._last_batch_event = now
+        clean = {k: _float(v) for k, v in (logs or {}).items()}
+        self.report(BatchProgress(epoch=self._epoch, epochs=self.epochs, batch=batch + 1,
+                                  batches=self.batches, logs=clean))
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        partial = self.state.check()
+        seconds = time.monotonic() - self._epoch_start
+        lr = _float(self.model.optimizer.learning_rate)
+        val_loss = logs.get("val_loss")
+        val_acc = logs.get("val_accuracy")
+        if partial:  # one validation batch ran before Keras saw the stop: not a number to keep
+            val_loss = val_acc = None
+        row = EpochRow(
+            epoch=epoch + 1,
+            loss=_float(logs.get("loss", math.nan)),
+            accuracy=_float(logs.get("accuracy", math.nan)),
+            val_loss=None if val_loss is None else _float(val_loss),
+            val_accuracy=None if val_acc is None else _float(val_acc),
+            learning_rate=lr,
+            seconds=seconds,
+            batches=self._batches_done,
+            partial=partial,
+        )
+        self.history.rows.append(row)
+        event_logs = {"loss": row.loss, "accuracy": row.accuracy, "learning_rate": lr}
+        if row.val_loss is not None:
+            event_logs["val_loss"] = row.val_loss
+        if row.val_accuracy is not None:
+            event_logs["val_accuracy"] = row.val_accuracy
+        self.report(EpochEnd(epoch=epoch + 1, epochs=self.epochs, logs=event_logs,
+                             seconds=seconds, partial=partial))
+
+
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """scikit-learn's 'balanced' weights, n / (k * count); absent classes get 1.0."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    weights = compute_class_weight("balanced", classes=present, y=y)
+    out = {i: 1.0 for i in range(int(num_classes))}
+    out.update({int(c): float(w) for c, w in zip(present, weights, strict=True)})
+    return out
+
+
+class NetTraining:
+    """Trains a compiled model with the hyper params' first values (the seed's NetTraining).
+
+    ``batch_interval`` is the least time between BatchProgress events (seconds), so a fast
+    training loop never floods the user interface.
+    """
+
+    def __init__(self, model: keras.Model, hyper_params: HyperParams | Mapping[str, Any],
+                 report: Reporter = no_report, cancel: CancelToken | None = None,
+                 batch_interval: float = 0.25) -> None:
+        self.model = model
+        self.config: dict[str, Any] = (hyper_params.first()
+                                       if isinstance(hyper_params, HyperParams)
+                                       else dict(hyper_params))
+        self.report = report
+        self.cancel = cancel
+        self.batch_interval = batch_interval
+
+    def train(self, dataset: DatasetLike,
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainHistory:
+        """Training only, on the whole training set (early stopping watches ``loss``)."""
+        return self._fit(dataset.x, dataset.y, None, dataset, callbacks)
+
+    def train_val(self, dataset: DatasetLike,
+                  callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainHistory:
+        """Training with validation on a stratified, seeded ``validation_split`` share.
+
+        Uses the loader's per-class split, so every class with two or more images is on
+        both sides (Keras's own ``validation_split`` would take the last slice unshuffled).
+        """
+        share = float(self.config["validation_split"])
+        train_idx, val_idx = stratified_split(dataset.y, share, int(self.config["seed"]))
+        if len(train_idx) == 0 or len(val_idx) == 0:
+            raise ValueError(f"validation_split {share} leaves no images to "
+                             f"{'train on' if len(train_idx) == 0 else 'validate on'} "
+                             f"({len(dataset.y)} images)")
+        return self._fit(dataset.x[train_idx], dataset.y[train_idx],
+                         (dataset.x[val_idx], dataset.y[val_idx]), dataset, callbacks)
+
+    def _fit(self, x: np.ndarray, y: np.ndarray,
+             validation: tuple[np.ndarray, np.ndarray] | None, dataset: DatasetLike,
+             extra: Sequence[keras.callbacks.Callback]) -> TrainHistory:
+        check_fits(self.model, dataset.image_shape, dataset.num_classes)
+        if len(y) == 0:
+            raise ValueError("the training set is empty")
+        config = self.config
+        epochs = int(config["epochs"])
+        batch_size = int(config["batch_size"])
+        patience = int(config.get("patience", 0))
+        monitor = "val_loss" if validation is not None else "loss"
+        history = TrainHistory(validation=validation is not None, monitor=monitor,
+                               epochs=epochs)
+        state = _RunState(self.cancel)
+        if state.check():
+            history.stopped = True
+            return history
+
+        keras.utils.set_random_seed(int(config["seed"]))
+        class_weight = None
+        if config.get("class_weight", "none") == "balanced":
+            class_weight = balanced_class_weights(y, dataset.num_classes)
+
+        batches = math.ceil(len(y) / batch_size)
+        callbacks: list[keras.callbacks.Callback] = [
+            _TimeDecay(config),
+            *extra,
+        ]
+        early: _EarlyStopping | None = None
+        if patience > 0:
+            early = _EarlyStopping(state, monitor=monitor, patience=patience, mode="min",
+                                   restore_best_weights=True, verbose=0)
+            callbacks.append(early)
+        callbacks.append(_ProgressCallback(state, history, self.report, epochs, batches,
+                                           self.batch_interval))
+        callbacks.append(_CancelCallback(state))
+
+        self.model.fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+            validation_data=validation, class_weight=class_weight,
+            callbacks=callbacks, shuffle=True,
+        )
+
+        history.stopped = state.stop_seen
+        if early is not None and not history.stopped:
+            history.early_stopped = early.stopped_epoch > 0
+            if early.best_weights is not None:
+                history.restored_epoch = early.best_epoch + 1
+        return history
