@@ -1,0 +1,148 @@
+"""The ``convonet`` command: opens the terminal app (the headless tasks come as subcommands).
+
+``convonet`` alone (or ``--demo``) writes the bundled demo set once and opens the app on it.
+``--data-params``/``--hyper-params`` open it on your own params files instead. A params file
+that cannot be read ends the command with one line naming the file and what is wrong.
+
+Keras is imported before the app starts, with TensorFlow's logging quieted, so whatever it
+still prints at start-up lands before the screen is drawn, not on top of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from convonet import __version__
+
+if TYPE_CHECKING:
+    from convonet.core.state import Controller
+
+PROG = "convonet"
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def _add_tui_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The app's options, on the top level and on ``convonet tui`` alike.
+
+    On the subcommand their defaults are suppressed so that they do not overwrite values
+    given before the subcommand's name.
+    """
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--demo", action="store_true", default=default(False),
+                        help="open on the bundled demo set (the default without params files)")
+    parser.add_argument("--data-params", metavar="PATH", type=Path, default=default(None),
+                        help="data params JSON file to load")
+    parser.add_argument("--hyper-params", metavar="PATH", type=Path, default=default(None),
+                        help="hyper params JSON file to load")
+    parser.add_argument("--results-dir", metavar="DIR", type=Path, default=default(None),
+                        help="where models and run records go "
+                             "(default: $CONVONET_RESULTS_DIR or ./app_results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train, tune and test Keras image classifiers from the terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    _add_tui_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    tui = commands.add_parser("tui", help="open the terminal app (the default)")
+    _add_tui_options(tui, suppress=True)
+    tui.set_defaults(handler=run_tui)
+    parser.set_defaults(handler=run_tui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``convonet`` and ``python -m convonet``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CliError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# ---- the terminal app ------------------------------------------------------------------
+def run_tui(args: argparse.Namespace) -> int:
+    """Load what the options name, import Keras, then run the app."""
+    notices: list[str] = []
+    controller = load_controller(args, notices)
+    results_dir = args.results_dir
+    if results_dir is None:
+        from convonet.tui.app import default_results_dir
+
+        results_dir = default_results_dir()
+
+    backend_label = prepare_keras()
+    from convonet.tui.app import ConvonetApp
+
+    app = ConvonetApp(controller=controller, results_dir=results_dir,
+                      backend_label=backend_label, notices=notices)
+    app.run()
+    return app.return_code or 0
+
+
+def prepare_keras() -> str:
+    """Import Keras now, quietly, and describe its backend and device for the header."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from convonet.tui.backend import describe_backend
+
+    return describe_backend()
+
+
+def load_controller(args: argparse.Namespace, notices: list[str]) -> Controller:
+    """The app's starting state: the demo's params, or the files given, or the defaults."""
+    from convonet.core.params import DataParams, HyperParams, ParamsError
+    from convonet.core.state import Controller
+
+    data_path: Path | None = args.data_params
+    hyper_path: Path | None = args.hyper_params
+    if args.demo or (data_path is None and hyper_path is None):
+        demo = demo_params(notices)
+        if demo is not None:
+            data_path = data_path or demo[0]
+            hyper_path = hyper_path or demo[1]
+
+    controller = Controller()
+    try:
+        if data_path is not None:
+            controller.data_params = DataParams.load(data_path)
+        if hyper_path is not None:
+            controller.hyper_params = HyperParams.load(hyper_path)
+    except ParamsError as exc:
+        raise CliError(str(exc)) from None
+    return controller
+
+
+def demo_params(notices: list[str]) -> tuple[Path, Path] | None:
+    """Write the demo set if needed and return its params files (None if unavailable)."""
+    try:
+        demo = importlib.import_module("convonet.core.demo")
+    except ModuleNotFoundError as exc:
+        if exc.name != "convonet.core.demo":
+            raise
+        notices.append("The bundled demo set is not part of this build: starting with "
+                       "default params. Load your own with the App menu (ctrl+p).")
+        return None
+    try:
+        folder = demo.ensure_demo()
+    except OSError as exc:
+        raise CliError(f"cannot write the demo set: {exc}") from None
+    data_json, hyper_json = demo.demo_params_paths(folder)
+    return Path(data_json), Path(hyper_json)

@@ -1,0 +1,202 @@
+"""The convonet app: six screens as modes, the command palette, dialogs, task failures.
+
+The app holds the ``Controller`` (params, datasets, model, results) so every screen sees the
+same state, and each screen is an App mode: switching with 1-6 keeps its widgets as they were.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState
+
+from convonet import __version__
+from convonet.core.state import Controller
+from convonet.tui.commands import MenuCommands
+from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
+from convonet.tui.screens import SCREENS
+from convonet.tui.tasks import TaskEnded, TaskRegistry, format_error, is_cancellation
+
+#: Where results go when neither --results-dir nor CONVONET_RESULTS_DIR says otherwise.
+DEFAULT_RESULTS_DIR = "app_results"
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
+
+
+def _screen_bindings() -> list[BindingType]:
+    return [
+        Binding(str(key), f"goto('{name}')", cls.SCREEN_TITLE, id=f"goto.{name}",
+                show=False, tooltip=f"Show the {cls.SCREEN_TITLE.lower()} screen")
+        for key, (name, cls) in enumerate(SCREENS.items(), start=1)
+    ]
+
+
+class ConvonetApp(App[None]):
+    """Train, tune and test Keras image classifiers from the terminal."""
+
+    TITLE = "convonet"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    MODES: ClassVar[dict[str, Any]] = dict(SCREENS)
+    DEFAULT_MODE = "params"
+    COMMANDS = App.COMMANDS | {MenuCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *_screen_bindings(),
+        Binding("question_mark", "show_keys", "Keys", id="app.keys"),
+        Binding("f1", "show_keys", "Keys", id="app.keys_f1", show=False),
+        Binding("f2", "show_about", "About", id="app.about", show=False),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, controller: Controller | None = None,
+                 results_dir: str | os.PathLike[str] | None = None, *,
+                 backend_label: str | None = None, notices: Sequence[str] = ()) -> None:
+        """``backend_label`` is computed (importing Keras) when not given; tests pass one."""
+        super().__init__()
+        self.controller = controller if controller is not None else Controller()
+        self.results_dir = Path(results_dir) if results_dir is not None \
+            else default_results_dir()
+        if backend_label is None:
+            from convonet.tui.backend import describe_backend
+
+            backend_label = describe_backend()
+        self.backend_label = backend_label
+        self.tasks = TaskRegistry()
+        self._notices = list(notices)
+        self.title = f"convonet · {backend_label}"
+        self.refresh_params_label()
+
+    # ---- state shown in the header ---------------------------------------------------
+    def params_label(self) -> str:
+        """The loaded params files by name, for the header."""
+        data = self.controller.data_params.path
+        hyper = self.controller.hyper_params.path
+        if data is None and hyper is None:
+            return "no params files"
+        return " · ".join(p.name if p is not None else "unsaved" for p in (data, hyper))
+
+    def refresh_params_label(self) -> None:
+        """Call after loading or saving params so the header names the files."""
+        self.sub_title = self.params_label()
+
+    def on_mount(self) -> None:
+        for notice in self._notices:
+            self.notify(notice, severity="warning", timeout=10)
+
+    # ---- screens ---------------------------------------------------------------------
+    async def action_goto(self, name: str) -> None:
+        """Show one of the six screens (a mode, so it keeps its state)."""
+        if name in SCREENS:
+            await self.switch_mode(name)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the screen and help keys while a dialog is open (they would stack up)."""
+        if action in ("goto", "show_keys", "show_about"):
+            dialog = isinstance(self.screen, ModalScreen)
+            return not dialog or isinstance(self.screen, CommandPalette)
+        return True
+
+    # ---- help ------------------------------------------------------------------------
+    def action_show_about(self) -> None:
+        self.push_screen(AboutDialog(__version__, self.backend_label, str(self.results_dir)))
+
+    def action_show_keys(self) -> None:
+        screen = self.screen
+        self.push_screen(KeysDialog(self.key_rows(screen), self._screen_title(screen)))
+
+    def key_rows(self, screen: Screen[Any]) -> list[KeyRow]:
+        """Every key of the app and of ``screen`` (widgets' own keys show in the footer)."""
+        rows: list[KeyRow] = []
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if binding.system or active.node not in (self, screen):
+                continue
+            where = "App" if active.node is self else self._screen_title(screen)
+            description = binding.description or binding.tooltip or binding.action
+            if not active.enabled:
+                description += " (not available now)"
+            rows.append(KeyRow(where, self.get_key_display(binding) or key, description))
+        rows.sort(key=lambda row: row.where == "App")  # the screen's own keys first
+        return rows
+
+    @staticmethod
+    def _screen_title(screen: Screen[Any]) -> str:
+        return getattr(screen, "SCREEN_TITLE", "") or type(screen).__name__
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own palette commands, minus Quit and Keys (our menu has both)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+    # ---- failures --------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure becomes an error dialog; the app keeps going."""
+        worker = event.worker
+        handle = self.tasks.for_worker(worker)
+        state = event.state
+        if state == WorkerState.CANCELLED and handle is not None:
+            handle.cancel()
+        if state == WorkerState.ERROR:
+            if is_cancellation(worker.error):
+                state = WorkerState.CANCELLED
+            else:
+                self.show_worker_error(worker)
+        if handle is not None and state in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                             WorkerState.CANCELLED):
+            handle.target.post_message(TaskEnded(handle.name, state, worker.result,
+                                                 worker.error))
+        self.tasks.prune()
+
+    def show_worker_error(self, worker: Worker[Any]) -> None:
+        """Show a failed worker's error (also used for workers screens start themselves)."""
+        error = worker.error
+        if error is None or is_cancellation(error):
+            return
+        what = worker.description or worker.name or "A task"
+        self.show_error(f"{what} failed", error)
+
+    def show_error(self, title: str, error: BaseException | str) -> None:
+        """A readable, scrollable, copyable error; use it for any failure the user must see."""
+        if isinstance(error, BaseException):
+            summary, details = format_error(error)
+        else:
+            summary, details = error, error
+        self.push_screen(ErrorDialog(title, summary, details))
+
+    # ---- quitting --------------------------------------------------------------------
+    def quit_question(self) -> str | None:
+        """Why quitting now would lose something, or None when it is safe."""
+        running = self.tasks.running()
+        if running:
+            names = ", ".join(sorted({h.name for h in running}))
+            return f"A task is running ({names}). Stop it and quit?"
+        if self.controller.model_dirty:
+            return "The model has changed since it was last saved. Quit without saving?"
+        return None
+
+    async def action_quit(self) -> None:
+        """Quit, asking first while a task runs or the model is unsaved."""
+        if isinstance(self.screen, ConfirmDialog):
+            return
+        question = self.quit_question()
+        if question is None:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.tasks.cancel_all()
+                self.exit()
+
+        self.push_screen(ConfirmDialog(question, title="Quit", yes="Quit", no="Stay"),
+                         answered)

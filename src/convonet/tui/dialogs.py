@@ -1,0 +1,213 @@
+"""Modal dialogs shared by every screen: errors, confirmations, About and the keys help.
+
+Each is a typed ``ModalScreen`` closed from the keyboard (escape), so nothing needs a mouse.
+``ConfirmDialog`` returns ``bool`` through ``push_screen(..., callback)`` or
+``await push_screen_wait(...)`` inside a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Label, Static, TextArea
+
+
+class ErrorDialog(ModalScreen[None]):
+    """A failure, readable: a summary line, then the full text, scrollable and selectable."""
+
+    DEFAULT_CSS = """
+    ErrorDialog { align: center middle; }
+    ErrorDialog > Vertical {
+        width: 90%; max-width: 110; height: 80%; max-height: 36;
+        border: thick $error; background: $surface; padding: 0 1;
+    }
+    ErrorDialog #summary { color: $text-error; text-style: bold; margin-bottom: 1; }
+    ErrorDialog TextArea { height: 1fr; }
+    ErrorDialog .buttons { height: auto; align-horizontal: right; margin-top: 1; }
+    ErrorDialog Button { margin-left: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="error.close"),
+        Binding("ctrl+y", "copy_all", "Copy all", id="error.copy"),
+    ]
+
+    def __init__(self, title: str, summary: str, details: str = "") -> None:
+        super().__init__()
+        self.error_title = title
+        self.summary = summary
+        self.details = details or summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.error_title
+            box.border_subtitle = "escape closes · ctrl+y copies"
+            yield Static(self.summary, id="summary", markup=False)
+            yield TextArea(self.details, read_only=True, soft_wrap=True, id="details")
+            with Horizontal(classes="buttons"):
+                yield Button("Copy all", id="copy")
+                yield Button("Close", id="close", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_copy_all(self) -> None:
+        """Copy over SSH too: Textual uses the terminal's OSC 52 clipboard."""
+        self.app.copy_to_clipboard(f"{self.summary}\n\n{self.details}")
+        self.notify("Error text copied to the clipboard")
+
+    @on(Button.Pressed, "#copy")
+    def _copy_pressed(self) -> None:
+        self.action_copy_all()
+
+    @on(Button.Pressed, "#close")
+    def _close_pressed(self) -> None:
+        self.action_close()
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question; ``True`` when confirmed. Escape or ``n`` answers no."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 60; max-width: 95%; height: auto;
+        border: thick $warning; background: $surface; padding: 1 2;
+    }
+    ConfirmDialog #question { width: 1fr; margin-bottom: 1; }
+    ConfirmDialog .buttons { height: auto; align-horizontal: right; }
+    ConfirmDialog Button { margin-left: 1; }
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "answer(False)", "Cancel", id="confirm.cancel", show=False),
+    ]
+
+    def __init__(self, question: str, *, title: str = "Please confirm",
+                 yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question = question
+        self.dialog_title = title
+        self.yes_label = yes
+        self.no_label = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.dialog_title
+            yield Label(self.question, id="question", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="warning")
+                yield Button(f"{self.no_label} (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class AboutDialog(ModalScreen[None]):
+    """Name, version, Keras backend and what the app is for."""
+
+    DEFAULT_CSS = """
+    AboutDialog { align: center middle; }
+    AboutDialog > Vertical {
+        width: 64; max-width: 95%; height: auto;
+        border: thick $primary; background: $surface; padding: 1 2;
+    }
+    AboutDialog #name { text-style: bold; color: $accent; }
+    AboutDialog .muted { color: $text-muted; margin-top: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="about.close"),
+        Binding("enter", "close", "Close", id="about.close_enter", show=False),
+    ]
+
+    def __init__(self, version: str, backend: str, results_dir: str) -> None:
+        super().__init__()
+        self.version = version
+        self.backend = backend
+        self.results_dir = results_dir
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "About"
+            yield Label(f"convonet {self.version}", id="name", markup=False)
+            yield Label(
+                "Train, tune and test Keras image classifiers from the terminal.",
+                markup=False,
+            )
+            yield Label(f"Keras backend: {self.backend}", markup=False)
+            yield Label(f"Results folder: {self.results_dir}", markup=False)
+            yield Label("escape closes", classes="muted")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """One line of the keys help: where the key works, the key, and what it does."""
+
+    where: str
+    key: str
+    description: str
+
+
+class KeysDialog(ModalScreen[None]):
+    """Every key of the app and of the screen it was opened from."""
+
+    DEFAULT_CSS = """
+    KeysDialog { align: center middle; }
+    KeysDialog > Vertical {
+        width: 72; max-width: 95%; height: 80%; max-height: 30;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    KeysDialog DataTable { height: 1fr; }
+    KeysDialog .muted { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="keys.close"),
+        Binding("question_mark", "close", "Close", id="keys.close_question", show=False),
+    ]
+
+    def __init__(self, rows: Iterable[KeyRow], screen_title: str) -> None:
+        super().__init__()
+        self.rows = list(rows)
+        self.screen_title = screen_title
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Keys · {self.screen_title}"
+            box.border_subtitle = "escape closes"
+            yield DataTable(cursor_type="row", zebra_stripes=True)
+            yield Label("ctrl+p opens the command palette: every menu item by name",
+                        classes="muted")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Where", "Key", "Does")
+        for row in self.rows:
+            table.add_row(Text(row.where), Text(row.key), Text(row.description))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
