@@ -1,0 +1,38 @@
+"""Shared fixtures of the TUI tests: an app with fixed labels and no demo set needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convonet.core.params import DataParams, HyperParams
+from convonet.core.state import Controller
+
+#: A fixed header label, so tests never import Keras to find the device.
+BACKEND_LABEL = "tensorflow · CPU"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., Any]:
+    """Build a ``ConvonetApp`` on a fresh controller, its results in ``tmp_path``."""
+    from convonet.tui.app import ConvonetApp
+
+    def make(app_class: type[ConvonetApp] = ConvonetApp,
+             controller: Controller | None = None, **kwargs: Any) -> ConvonetApp:
+        kwargs.setdefault("backend_label", BACKEND_LABEL)
+        return app_class(controller=controller or Controller(),
+                         results_dir=tmp_path / "results", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def named_params_controller() -> Controller:
+    """Default params that carry the demo's file names (nothing is read from disk)."""
+    return Controller(
+        data_params=DataParams(path="demo_data_params.json"),
+        hyper_params=HyperParams(path="demo_hyper_params.json"),
+    )
