@@ -23,8 +23,8 @@ def make_app(tmp_path: Path) -> Callable[..., Any]:
     def make(app_class: type[ConvonetApp] = ConvonetApp,
              controller: Controller | None = None, **kwargs: Any) -> ConvonetApp:
         kwargs.setdefault("backend_label", BACKEND_LABEL)
-        return app_class(controller=controller or Controller(),
-                         results_dir=tmp_path / "results", **kwargs)
+        kwargs.setdefault("results_dir", tmp_path / "results")
+        return app_class(controller=controller or Controller(), **kwargs)
 
     return make
 

@@ -196,6 +196,10 @@ async def test_a_failing_task_shows_the_error_dialog_and_the_app_goes_on(
         assert dialog.error_title == "Exploding failed"
         assert dialog.summary == "RuntimeError: the core broke: details follow"
         assert "Traceback" in dialog.query_one(TextArea).text
+        copied: list[str] = []
+        app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+        await pilot.press("c")
+        assert copied and "the core broke" in copied[0] and "Traceback" in copied[0]
         await pilot.press("escape")
         assert app.screen is screen
         await pilot.press("2")

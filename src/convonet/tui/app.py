@@ -170,7 +170,7 @@ class ConvonetApp(App[None]):
         if isinstance(error, BaseException):
             summary, details = format_error(error)
         else:
-            summary, details = error, error
+            summary, details = error.strip().splitlines()[0] if error.strip() else title, error
         self.push_screen(ErrorDialog(title, summary, details))
 
     # ---- quitting --------------------------------------------------------------------

@@ -15,6 +15,8 @@ def describe_backend() -> str:
     """``"tensorflow · GPU"``, ``"jax · CPU"``: the backend name and its default device.
 
     Only cheap queries: device listing, no tensor is allocated and no kernel compiled.
+    Listing devices also makes TensorFlow print its CUDA start-up lines (a cuInit error on a
+    machine without a GPU) now, before the app draws, rather than at the first training step.
     """
     import keras
 

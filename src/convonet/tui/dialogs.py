@@ -30,13 +30,14 @@ class ErrorDialog(ModalScreen[None]):
     }
     ErrorDialog #summary { color: $text-error; text-style: bold; margin-bottom: 1; }
     ErrorDialog TextArea { height: 1fr; }
-    ErrorDialog .buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    ErrorDialog Button { margin-left: 1; }
+    ErrorDialog .buttons { height: auto; align-horizontal: right; margin: 1 0 0 0; }
+    ErrorDialog Button { margin-left: 2; }
     """
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="error.close"),
-        Binding("ctrl+y", "copy_all", "Copy all", id="error.copy"),
+        # "c", not a ctrl key: the read-only text area leaves letters alone but binds ctrl+y.
+        Binding("c", "copy_all", "Copy all", id="error.copy"),
     ]
 
     def __init__(self, title: str, summary: str, details: str = "") -> None:
@@ -48,12 +49,12 @@ class ErrorDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.error_title
-            box.border_subtitle = "escape closes · ctrl+y copies"
+            box.border_subtitle = "escape closes · c copies all"
             yield Static(self.summary, id="summary", markup=False)
             yield TextArea(self.details, read_only=True, soft_wrap=True, id="details")
             with Horizontal(classes="buttons"):
-                yield Button("Copy all", id="copy")
-                yield Button("Close", id="close", variant="error")
+                yield Button("Copy all", id="copy", compact=True)
+                yield Button("Close", id="close", variant="error", compact=True)
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
@@ -86,7 +87,7 @@ class ConfirmDialog(ModalScreen[bool]):
     }
     ConfirmDialog #question { width: 1fr; margin-bottom: 1; }
     ConfirmDialog .buttons { height: auto; align-horizontal: right; }
-    ConfirmDialog Button { margin-left: 1; }
+    ConfirmDialog Button { margin-left: 2; }
     """
 
     BINDINGS = [
@@ -108,8 +109,8 @@ class ConfirmDialog(ModalScreen[bool]):
             box.border_title = self.dialog_title
             yield Label(self.question, id="question", markup=False)
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes_label} (y)", id="yes", variant="warning")
-                yield Button(f"{self.no_label} (n)", id="no", variant="primary")
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="warning", compact=True)
+                yield Button(f"{self.no_label} (n)", id="no", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -150,12 +151,10 @@ class AboutDialog(ModalScreen[None]):
         with Vertical() as box:
             box.border_title = "About"
             yield Label(f"convonet {self.version}", id="name", markup=False)
-            yield Label(
-                "Train, tune and test Keras image classifiers from the terminal.",
-                markup=False,
-            )
-            yield Label(f"Keras backend: {self.backend}", markup=False)
-            yield Label(f"Results folder: {self.results_dir}", markup=False)
+            yield Static("Train, tune and test Keras image classifiers from the terminal.",
+                         markup=False)
+            yield Static(f"Keras backend: {self.backend}", markup=False)
+            yield Static(f"Results folder: {self.results_dir}", markup=False)
             yield Label("escape closes", classes="muted")
 
     def action_close(self) -> None:
