@@ -117,7 +117,7 @@ def dataset_fingerprint(x: np.ndarray, y: np.ndarray) -> str:
     for arr in (x, y):
         a = np.ascontiguousarray(arr)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(memoryview(a).cast("B"))  # type: ignore[arg-type]
     return h.hexdigest()[:16]
 
 
@@ -310,5 +310,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, (dict, list, tuple)):
         return to_json(value, sort_keys=True)
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return ""  # a fold not run (or a failed one) has no score, not a number "nan"
     return value
