@@ -36,3 +36,14 @@ def named_params_controller() -> Controller:
         data_params=DataParams(path="demo_data_params.json"),
         hyper_params=HyperParams(path="demo_hyper_params.json"),
     )
+
+
+@pytest.fixture
+def wait_for_tasks() -> Callable[..., Any]:
+    """``await wait_for_tasks(pilot)``: every worker done and its messages handled."""
+
+    async def wait(pilot: Any) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return wait

@@ -253,6 +253,17 @@ async def test_run_task_forwards_events_and_the_end(make_app: Any) -> None:
         assert ended[0].ok and ended[0].result == "done" and ended[0].task == "count"
 
 
+async def test_a_notice_nobody_handles_becomes_a_notification(
+        make_app: Any, wait_for_tasks: Any) -> None:
+    app = make_app()
+    notes: list[tuple[str, str]] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.notify = lambda text, **kw: notes.append((text, kw["severity"]))  # type: ignore
+        run_task(app.screen, _counting, 1, name="count")
+        await wait_for_tasks(pilot)
+        assert notes == [("step 0", "warning")]
+
+
 def _until_cancelled(started: threading.Event, *, report: Reporter,
                      cancel: CancelToken) -> str:
     started.set()

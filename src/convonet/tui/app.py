@@ -9,20 +9,28 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from convonet import __version__
+from convonet.core.events import Notice
 from convonet.core.state import Controller
 from convonet.tui.commands import MenuCommands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
 from convonet.tui.screens import SCREENS
-from convonet.tui.tasks import TaskEnded, TaskRegistry, format_error, is_cancellation
+from convonet.tui.tasks import (
+    CoreEvent,
+    TaskEnded,
+    TaskRegistry,
+    format_error,
+    is_cancellation,
+)
 
 #: Where results go when neither --results-dir nor CONVONET_RESULTS_DIR says otherwise.
 DEFAULT_RESULTS_DIR = "app_results"
@@ -137,6 +145,18 @@ class ConvonetApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
+
+    # ---- task events nobody handled -------------------------------------------------
+    def on_core_event(self, message: CoreEvent) -> None:
+        """A core ``Notice`` that bubbles up this far becomes a notification.
+
+        A screen that shows notices itself calls ``message.stop()`` in its handler.
+        """
+        event = message.event
+        if isinstance(event, Notice):
+            level = event.level if event.level in ("information", "warning", "error") \
+                else "warning"
+            self.notify(event.text, severity=cast(SeverityLevel, level), markup=False)
 
     # ---- failures --------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -35,6 +35,10 @@ Stopping is cooperative: ``TaskHandle.cancel()`` sets the token, the core stops 
 check and returns what it has (training keeps the model and the history so far). If Textual
 cancels the worker (a newer exclusive task, the app closing), the token is set as well.
 ``TaskRegistry.running()`` lists tasks whose thread has not returned yet (quit asks first).
+
+``CoreEvent`` bubbles: a ``Notice`` no screen stops reaches the app and is shown with
+``notify``. A screen that starts a worker itself (``@work``) must pass
+``exit_on_error=False``; ``ConvonetScreen`` then routes its failure to the same dialog.
 """
 
 from __future__ import annotations
