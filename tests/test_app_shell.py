@@ -339,3 +339,17 @@ def test_without_the_demo_module_the_app_starts_with_a_notice(
     controller = cli.load_controller(args, notices)
     assert controller.data_params.path is None
     assert notices and "demo" in notices[0]
+
+
+def test_no_arguments_load_the_demo_params(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("convonet.core.demo")
+    monkeypatch.setenv("CONVONET_DATA_DIR", str(tmp_path))
+    notices: list[str] = []
+    controller = cli.load_controller(cli.build_parser().parse_args([]), notices)
+    assert notices == []
+    assert controller.data_params.path is not None
+    assert controller.data_params.path.name == "demo_data_params.json"
+    assert controller.hyper_params.path is not None
+    assert controller.hyper_params.path.name == "demo_hyper_params.json"
+    assert tmp_path in controller.data_params.path.parents
