@@ -219,3 +219,13 @@ def test_image_size_accepts_common_spellings() -> None:
     assert DataParams({"image_size": "64x48"}).image_size == (64, 48)
     assert DataParams({"image_size": 32}).image_size == (32, 32)
     assert DataParams({"image_size": "128,128"}).image_size == (128, 128)
+
+
+def test_lenient_load_reports_missing_folders_per_field(tmp_path: Path) -> None:
+    path = write(tmp_path / "dp.json", {"train_dir": "gone/train", "test_dir": "gone/test"})
+    dp = DataParams.load(path, check=False)
+    assert [p.field for p in dp.problems()] == ["train_dir", "test_dir"]
+    assert all("does not exist" in str(p) and str(path) in str(p) for p in dp.problems())
+    (tmp_path / "gone" / "train").mkdir(parents=True)
+    (tmp_path / "gone" / "test").mkdir()
+    assert dp.problems() == []

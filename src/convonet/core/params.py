@@ -259,8 +259,14 @@ class _Params:
         return cls()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-        """Read and validate a JSON file (the seed's loadParams)."""
+    def load(cls, path: str | os.PathLike[str],  # type: ignore[no-untyped-def]
+             *, check: bool = True):
+        """Read and validate a JSON file (the seed's loadParams).
+
+        ``check=False`` skips the checks that look outside the file (data params' folders
+        exist), so an editor can open a file whose dataset is not on this machine and show
+        ``problems()`` on the fields instead.
+        """
         p = Path(path)
         if not p.exists():
             raise ParamsError(f"file not found; check the path or create new {cls.KIND}",
@@ -283,7 +289,8 @@ class _Params:
                               f"{_show(data)}", file=p)
         try:
             obj = cls(data, path=p)
-            obj._check_on_load()
+            if check:
+                obj._check_on_load()
         except ParamsError as exc:
             raise exc.with_file(p) from None
         return obj
@@ -355,6 +362,14 @@ class _Params:
     def _check_on_load(self) -> None:
         """Checks that need the file's location (overridden by DataParams)."""
 
+    def problems(self) -> list[ParamsError]:
+        """What ``load`` would refuse beyond the file itself (e.g. a missing folder)."""
+        try:
+            self._check_on_load()
+        except ParamsError as exc:
+            return [exc]
+        return []
+
 
 # --------------------------------------------------------------------------------------
 DATA_FIELDS: tuple[FieldSpec, ...] = (
@@ -407,17 +422,28 @@ class DataParams(_Params):
 
     def check_folders(self) -> None:
         """Every named folder exists and is a folder; else an error naming the field."""
+        problems = self.folder_problems()
+        if problems:
+            raise problems[0]
+
+    def problems(self) -> list[ParamsError]:
+        return self.folder_problems()
+
+    def folder_problems(self) -> list[ParamsError]:
+        """One error per path field that names a missing folder or a file."""
+        found: list[ParamsError] = []
         for name in ("train_dir", "test_dir"):
             p = self.resolve(name)
             if p is None:
                 continue
             if not p.exists():
-                raise ParamsError(f"folder '{p}' does not exist; fix the path (relative paths "
-                                  "are read from the params file's folder)", file=self.path,
-                                  field=name)
-            if not p.is_dir():
-                raise ParamsError(f"'{p}' is a file, not a folder of class sub-folders",
-                                  file=self.path, field=name)
+                found.append(ParamsError(f"folder '{p}' does not exist; fix the path "
+                                         "(relative paths are read from the params file's "
+                                         "folder)", file=self.path, field=name))
+            elif not p.is_dir():
+                found.append(ParamsError(f"'{p}' is a file, not a folder of class "
+                                         "sub-folders", file=self.path, field=name))
+        return found
 
     def _check_on_load(self) -> None:
         self.check_folders()
