@@ -136,6 +136,12 @@ class _RunState:
 class _CancelCallback(keras.callbacks.Callback):
     """Ends training at the next batch and cuts the validation pass short on a stop."""
 
+    # Keras runs batch hooks of async-safe callbacks on a helper thread; otherwise it
+    # converts every batch's logs to Python numbers on the training thread, which
+    # measurably slows training (see benchmarks/bench_training.py). Setting a flag that
+    # the fit loop reads is safe from any thread.
+    async_safe = True
+
     def __init__(self, state: _RunState) -> None:
         super().__init__()
         self.state = state
@@ -143,6 +149,12 @@ class _CancelCallback(keras.callbacks.Callback):
     def _stop(self) -> None:
         self.model.stop_training = True
         self.model.stop_evaluating = True
+
+    def on_train_batch_begin(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # Batch-begin hooks always run on the training thread, so a stop requested while
+        # a batch ran is seen before the next one is dispatched.
+        if self.state.check():
+            self._stop()
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.state.check():
@@ -209,6 +221,10 @@ class _TimeDecay(keras.callbacks.Callback):
 class _ProgressCallback(keras.callbacks.Callback):
     """Turns Keras hooks into core events and the history rows."""
 
+    # Batch hooks may run on Keras's helper thread (see _CancelCallback): they only read
+    # the clock, keep a running maximum and hand an event to the thread-safe reporter.
+    async_safe = True
+
     def __init__(self, state: _RunState, history: TrainHistory, report: Reporter,
                  epochs: int, batches: int, interval: float) -> None:
         super().__init__()
@@ -235,7 +251,8 @@ class _ProgressCallback(keras.callbacks.Callback):
         self._batches_done = 0
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self._batches_done = batch + 1
+        # Async hooks may finish out of order: keep the highest batch seen.
+        self._batches_done = max(self._batches_done, batch + 1)
         now = time.monotonic()
         if now - self._last_batch_event < self.interval:
             return

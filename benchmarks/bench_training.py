@@ -1,0 +1,121 @@
+"""Training overhead: the app's core (callbacks and event forwarding) against plain fit.
+
+    python benchmarks/bench_training.py [--epochs 3] [--limit N] [--batch-size 64]
+
+Both sides train the reference CNN (the sample MNIST hyper params' first values) on the
+Fashion-MNIST training set with the same seed, backend and batch size:
+- ``plain``: ``model.fit(x, y, verbose=0)``, what a script would do;
+- ``core``: ``NetTraining.train`` with a reporter that hands every event to another thread
+  through a queue, as the app's worker does with ``post_message``.
+They alternate epoch runs (plain, core, plain, core ...). Prints the median seconds per
+epoch and their ratio, and writes benchmarks/results/training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from fashion_mnist import write_pngs  # noqa: E402
+
+from convonet.core.data import DataPrep  # noqa: E402
+from convonet.core.events import Event  # noqa: E402
+from convonet.core.model import build_model  # noqa: E402
+from convonet.core.params import DataParams, HyperParams  # noqa: E402
+from convonet.core.training import NetTraining  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class QueueForwarder:
+    """Stands in for the app: events cross to a consumer thread through a queue."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Event | None] = queue.Queue()
+        self.seen = 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def __call__(self, event: Event) -> None:
+        self.queue.put(event)
+
+    def _drain(self) -> None:
+        while self.queue.get() is not None:
+            self.seen += 1
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Training overhead benchmark")
+    parser.add_argument("--epochs", type=int, default=3, help="epoch runs per side")
+    parser.add_argument("--limit", type=int, default=None, help="images (default: 60,000)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data", type=Path, default=Path("datasets"))
+    args = parser.parse_args()
+
+    root = write_pngs(args.data / "fashion-mnist")
+    dp = DataParams({"image_size": [28, 28], "color_mode": "grayscale"}).edit(
+        train_dir=str(root / "train"))
+    ds = DataPrep(dp).prep_data("train")
+    if args.limit:
+        ds.x, ds.y = ds.x[: args.limit], ds.y[: args.limit]
+    hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
+        epochs=1, batch_size=args.batch_size, patience=0)
+    config = hp.first()
+
+    plain_model = build_model(config, ds.image_shape, ds.num_classes)
+    core_model = build_model(config, ds.image_shape, ds.num_classes)
+    times: dict[str, list[float]] = {"plain": [], "core": []}
+    events = 0
+    for run in range(args.epochs + 1):  # the first pair warms up (graph tracing) and is dropped
+        keras.utils.set_random_seed(int(config["seed"]))
+        t0 = time.perf_counter()
+        plain_model.fit(ds.x, ds.y, batch_size=args.batch_size, epochs=1, verbose=0,
+                        shuffle=True)
+        plain = time.perf_counter() - t0
+        forwarder = QueueForwarder()
+        t0 = time.perf_counter()
+        NetTraining(core_model, hp, report=forwarder).train(ds)
+        core = time.perf_counter() - t0
+        forwarder.close()
+        events += forwarder.seen
+        label = "warm-up" if run == 0 else f"run {run}"
+        print(f"{label}: plain {plain:.2f} s, core {core:.2f} s "
+              f"({forwarder.seen} events)", flush=True)
+        if run:
+            times["plain"].append(plain)
+            times["core"].append(core)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = med["core"] / med["plain"]
+    print(f"\nmedian s/epoch on {len(ds.y)} images, batch {args.batch_size}, backend "
+          f"{keras.backend.backend()}: plain {med['plain']:.2f}, core {med['core']:.2f}, "
+          f"ratio {ratio:.3f} (target <= 1.05)")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "training.json"
+    out.write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "backend": keras.backend.backend(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "images": len(ds.y), "batch_size": args.batch_size, "runs_s": times,
+        "median_s": med, "ratio_core_over_plain": ratio}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
