@@ -187,6 +187,7 @@ def failing_grid(tmp_path_factory: pytest.TempPathFactory
     return result, events, result.run
 
 
+@pytest.mark.slow
 def test_events_arrive_per_fold(failing_grid: tuple[Any, list[Event], RunFolder]) -> None:
     result, events, _ = failing_grid
     assert isinstance(events[0], TuneStart) and isinstance(events[-1], TaskDone)
@@ -203,6 +204,7 @@ def test_events_arrive_per_fold(failing_grid: tuple[Any, list[Event], RunFolder]
         assert e.params["num_filters"] in (2, 5) and not e.resumed
 
 
+@pytest.mark.slow
 def test_a_failing_combination_is_recorded_once_and_the_rest_run(
         failing_grid: tuple[Any, list[Event], RunFolder]) -> None:
     result, events, run = failing_grid
@@ -220,6 +222,7 @@ def test_a_failing_combination_is_recorded_once_and_the_rest_run(
     assert [r["kind"] for r in lines].count("fold") == 6
 
 
+@pytest.mark.slow
 def test_results_table_and_run_record(
         failing_grid: tuple[Any, list[Event], RunFolder]) -> None:
     result, _, run = failing_grid
@@ -242,6 +245,7 @@ def test_results_table_and_run_record(
 
 
 # ---- stop ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_stop_after_the_first_fold_keeps_exactly_the_finished_folds(tmp_path: Path) -> None:
     x, y = tiny_data()
     cancel = CancelToken()
@@ -269,6 +273,7 @@ def test_stop_after_the_first_fold_keeps_exactly_the_finished_folds(tmp_path: Pa
     assert first["reason"] == "stopped after 1 of 3 folds"
 
 
+@pytest.mark.slow
 def test_a_stop_during_a_fit_discards_only_that_fit(tmp_path: Path) -> None:
     x, y = tiny_data()
     cancel = StopAfterPolls()
@@ -288,6 +293,7 @@ def test_a_stop_during_a_fit_discards_only_that_fit(tmp_path: Path) -> None:
 
 
 # ---- halving ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_halving_runs_fewer_full_size_fits_than_the_grid() -> None:
     x, y = tiny_data()
     events: list[Event] = []
@@ -315,6 +321,7 @@ def test_halving_runs_fewer_full_size_fits_than_the_grid() -> None:
 
 
 # ---- GridSearchCV gives the same numbers ------------------------------------------------
+@pytest.mark.slow
 def test_same_scores_as_grid_search_cv() -> None:
     x, y = tiny_data(signal=0.6)  # a harder set, so that scores differ between folds
     params = hp(num_filters="2,4", cv_folds=2, epochs=2)
@@ -368,6 +375,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_kill_9_keeps_every_finished_fold_and_resume_runs_only_the_rest(
         tmp_path: Path) -> None:
     x, y = tiny_data()
@@ -401,6 +409,7 @@ def test_kill_9_keeps_every_finished_fold_and_resume_runs_only_the_rest(
     assert len(run.read_csv("results.csv")) == 2
 
 
+@pytest.mark.slow
 def test_a_stopped_halving_search_resumes_alike(tmp_path: Path) -> None:
     x, y = tiny_data()
     params = hp(num_filters="2,3,5", cv_folds=2, search="halving")

@@ -474,13 +474,19 @@ class Tuner:
             elif rec.get("kind") == "fold":
                 self.folds[(int(rec["rung"]), ci, int(rec["fold"]))] = rec
 
+    def _failed_at(self, ci: int, rung: int) -> bool:
+        """A combination can pass a rung and fail a later one (e.g. out of memory on more
+        samples); only its own rung treats it as failed, also on resume."""
+        failure = self.failed.get(ci)
+        return failure is not None and int(failure["rung"]) == rung
+
     def _record(self, rec: dict[str, Any]) -> None:
         if self.run is not None:
             self.run.append_jsonl(FOLDS_JSONL, rec)
 
     # ---- the loop ------------------------------------------------------------------
     def run_search(self) -> TuneResult:
-        resumed_fits = len(self.folds)
+        resumed_fits = sum(1 for (rung, ci, _) in self.folds if not self._failed_at(ci, rung))
         self.report(TuneStart(total_fits=self.total_fits, combinations=len(self.candidates),
                               folds=self.n_folds, strategy=self.strategy,
                               samples=len(self.y), fits_done=resumed_fits,
@@ -520,7 +526,7 @@ class Tuner:
         scored = []
         for ci in members:
             recs = [self.folds.get((rung, ci, k)) for k in range(self.n_folds)]
-            if ci in self.failed or any(r is None for r in recs):
+            if self._failed_at(ci, rung) or any(r is None for r in recs):
                 continue
             scored.append((float(np.mean([r["accuracy"] for r in recs if r])), ci))
         keep = math.ceil(len(members) / HALVING_FACTOR)
@@ -531,7 +537,7 @@ class Tuner:
                          np.ndarray]], n_resources: int) -> bool:
         """All folds of one combination; False when the search was stopped."""
         params = self.candidates[ci]
-        if ci in self.failed:
+        if self._failed_at(ci, rung):
             failure = self.failed[ci]
             self.total_fits -= self.n_folds
             self.report(CombinationFailed(ci, params, str(failure["reason"]), rung=rung,
