@@ -282,13 +282,13 @@ def test_a_stop_during_a_fit_discards_only_that_fit(tmp_path: Path) -> None:
     def report(event: Event) -> None:
         if isinstance(event, FoldEnd):
             seen.append(event)
-            cancel.arm(3)  # the next fit: its start check, then a stop after 2 batches
+            cancel.arm(3)  # the next fit: its start check, then a stop in its first batches
 
     result = tune(x, y, hp(epochs=3), report=report, cancel=cancel, results_dir=tmp_path)
     assert result.stopped and len(seen) == 1 and len(result.folds) == 1
-    # the check before the fit, 3 batch checks (the 3rd sees the stop), the check after it:
-    # the fit ended at the next batch instead of running all its 15 batches
-    assert cancel.polls == 5
+    # the token is polled before the fit, at each batch's start and end, and after the
+    # fit: a fit running all its 15 batches would poll it over 30 times
+    assert 4 <= cancel.polls <= 10
     assert result.run is not None and len(result.run.read_jsonl("folds.jsonl")) == 1
 
 

@@ -216,9 +216,19 @@ def make_estimator(config: Mapping[str, Any], image_shape: Sequence[int], seed: 
 class _StopOnCancel(keras.callbacks.Callback):
     """Ends the fit at the next batch once the token is set."""
 
+    # Async-safe: Keras may run batch-end hooks on a helper thread instead of turning every
+    # batch's logs into numbers on the training thread (a per-batch sync). Reading the
+    # token and setting the flag is safe from any thread; batch-begin hooks run on the
+    # training thread, so a stop is seen before the next batch is dispatched.
+    async_safe = True
+
     def __init__(self, cancel: CancelToken) -> None:
         super().__init__()
         self.cancel = cancel
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if self.cancel.cancelled:
+            self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         if self.cancel.cancelled:
