@@ -94,6 +94,8 @@ def _seed_commands() -> tuple[MenuCommand, ...]:
         M("Tasks", "Evaluation", "Accuracy and loss on the test set", "testing", "evaluate"),
         M("Tasks", "Prediction", "Confusion matrix and per-class scores on the test set",
           "testing", "predict"),
+        M("Tasks", "Classify Images", "Predict the class of new images: a file or a folder",
+          "testing", "classify_images"),
         M("Tasks", "Tuning", "Grid search over the hyper params with k folds", "tuning",
           "tune"),
         M("Tasks", "Stop Tuning", "Stop the search; the finished folds are kept", "tuning",

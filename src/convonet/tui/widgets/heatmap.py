@@ -42,7 +42,8 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], *,
     totals = cm.sum(axis=1, keepdims=True).astype(float)
     shares = np.divide(cm, totals, out=np.zeros_like(cm, dtype=float), where=totals > 0)
     width = max(3, len(str(int(cm.max()))) if cm.size else 1)
-    table = Table(title="Confusion matrix (rows: true, columns: predicted)",
+    # Short enough not to wrap over a few classes; the corner cell says which axis is which.
+    table = Table(title="Confusion matrix",
                   show_lines=False, pad_edge=False, box=None, padding=(0, 0),
                   title_style="bold")
     table.add_column("true \\ pred", no_wrap=True, overflow="ellipsis", max_width=name_width + 4)
@@ -58,7 +59,9 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], *,
                           bold=(i == j))
             cells.append(Text(f" {int(cm[i, j]):>{width}} ", style=style))
         name = class_names[i] if i < len(class_names) else str(i)
-        table.add_row(Text(f"{i} {name}"), *cells, Text(str(int(totals[i, 0]))))
+        label = str(i) if name == str(i) else f"{i} {name}"  # digits: no "3 3"
+        # A leading space keeps the row total apart from the last coloured cell.
+        table.add_row(Text(label), *cells, Text(f" {int(totals[i, 0])}"))
     return table
 
 
