@@ -24,6 +24,7 @@ from convonet.core.state import Controller
 from convonet.tui.commands import MenuCommands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
 from convonet.tui.screens import SCREENS
+from convonet.tui.screens.params import unsaved_params_question
 from convonet.tui.tasks import (
     CoreEvent,
     TaskEnded,
@@ -202,7 +203,7 @@ class ConvonetApp(App[None]):
             return f"A task is running ({names}). Stop it and quit?"
         if self.controller.model_dirty:
             return "The model has changed since it was last saved. Quit without saving?"
-        return None
+        return unsaved_params_question(self.controller)
 
     async def action_quit(self) -> None:
         """Quit, asking first while a task runs or the model is unsaved."""
