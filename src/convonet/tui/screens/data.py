@@ -1,8 +1,243 @@
-"""The data screen: the training and test datasets."""
+"""The data screen: the training and test datasets (the seed's DataTask).
+
+Each set loads in a thread worker through ``run_task`` with a progress bar (images done /
+total, rate, ETA); ``c`` or escape cancels, and the set loaded before stays. Before decoding,
+the memory the arrays will take is estimated and a load over half the available memory is
+refused with a message instead of swapping the machine to a halt.
+
+Afterwards each set shows its classes (index, folder name, count, share and a bar, so an
+imbalance shows at a glance), image size and channels, warnings, the class matching of a
+test set whose folder names differ, and the skipped files (``f`` lists them with reasons).
+Sample images are drawn with half-blocks; ``r`` draws other samples, ``v`` switches between
+the training and the test set.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, ProgressBar, Static
+
+from convonet.core.data import DataError, DataPrep, Dataset, estimate_bytes, list_folder
+from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
+from convonet.core.params import DataParams
+from convonet.core.state import Controller
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.widgets.images import ImageGrid
+
+#: Refuse a load whose arrays would take more than this share of the available memory.
+MEMORY_SHARE = 0.5
+
+#: which -> (words, controller attribute)
+SETS: dict[str, tuple[str, str]] = {
+    "train": ("training set", "train_set"),
+    "test": ("test set", "test_set"),
+}
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def share_bar(count: int, largest: int, width: int = 12) -> str:
+    """A bar of block characters, ``width`` cells for the largest class, to eighths."""
+    if largest <= 0:
+        return ""
+    eighths = round(count / largest * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def available_memory() -> int | None:
+    """Free physical memory in bytes, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def dataset_root(params: DataParams, which: str) -> Path | None:
+    """The folder a load of ``which`` reads (the training folder when splitting)."""
+    split = params.test_path is None and params.test_split > 0
+    return params.train_path if which == "train" or split else params.test_path
+
+
+def check_memory(params: DataParams, which: str, available: int | None) -> None:
+    """Refuse a load whose float32 arrays would not fit comfortably in memory."""
+    root = dataset_root(params, which)
+    if root is None or available is None:
+        return  # prep_data names the missing folder itself
+    n = len(list_folder(root).files)
+    need = estimate_bytes(n, params.image_size, params.channels)
+    if need > MEMORY_SHARE * available:
+        h, w = params.image_size
+        raise DataError(
+            f"loading {n:,} images of '{root}' at {h}x{w}x{params.channels} needs about "
+            f"{human_bytes(need)} of memory, more than half of the {human_bytes(available)} "
+            "available; use a smaller image_size or grayscale in the data params, or fewer "
+            "images")
+
+
+def load_dataset(params: DataParams, which: str, *, seed: int,
+                 train_classes: list[str] | None, report: Reporter,
+                 cancel: CancelToken) -> Dataset:
+    """The worker's job: check memory, then the core's prep_data."""
+    check_memory(params, which, available_memory())
+    return DataPrep(params).prep_data(which, report, cancel, seed=seed,
+                                      train_classes=train_classes)
+
+
+def display_path(path: Path | None) -> str:
+    """Relative to the working folder when below it: shorter, and the same on any machine."""
+    if path is None:
+        return ""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class SetPanel(Vertical):
+    """One dataset: what was read, its classes, and what to know about it."""
+
+    DEFAULT_CSS = """
+    SetPanel {
+        border: round $primary 60%; border-title-color: $accent;
+        padding: 0 1; height: auto; width: 1fr;
+    }
+    SetPanel .set-summary { height: auto; }
+    SetPanel .set-warnings { height: auto; color: $text-warning; }
+    SetPanel DataTable { height: auto; max-height: 24; }
+    """
+
+    def __init__(self, which: str) -> None:
+        super().__init__(id=f"set-{which}")
+        self.which = which
+        self.border_title = SETS[which][0].capitalize()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="set-summary")
+        table: DataTable[Any] = DataTable(cursor_type="none", zebra_stripes=True)
+        table.can_focus = False  # the page scrolls; nothing to pick in the table
+        table.display = False
+        yield table
+        yield Static("", classes="set-warnings", markup=False)
+
+    def show_empty(self, hint: str) -> None:
+        self.border_title = SETS[self.which][0].capitalize()
+        self.query_one(".set-summary", Static).update(Text(hint, style="dim"))
+        self.query_one(DataTable).display = False
+        self.query_one(".set-warnings", Static).display = False
+
+    def show(self, ds: Dataset, train_names: list[str] | None) -> None:
+        words = SETS[self.which][0]
+        self.border_title = f"{words.capitalize()} · {len(ds):,} images"
+        h, w, c = ds.image_shape
+        mode = "grayscale" if c == 1 else "RGB"
+        summary = Text()
+        summary.append(f"{display_path(ds.root)}\n", style="dim")
+        summary.append(f"{h}×{w} px · {c} channel{'s' if c != 1 else ''} ({mode}) · "
+                       f"{ds.num_classes} classes")
+        if ds.from_cache:
+            summary.append(" · from cache", style="dim")
+        summary.append(" · ")
+        if ds.skipped:
+            summary.append(f"{len(ds.skipped)} file(s) skipped", style="bold yellow")
+            summary.append(" (f lists them)")
+        else:
+            summary.append("no files skipped", style="dim")
+        self.query_one(".set-summary", Static).update(summary)
+
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_column("#", key="index")
+        table.add_column("Class", key="name")
+        table.add_column("Count", key="count")
+        table.add_column("Share", key="share")
+        table.add_column("", key="bar")
+        counts = ds.counts
+        total = max(sum(counts), 1)
+        largest = max(counts) if counts else 0
+        for index, (name, count) in enumerate(zip(ds.class_names, counts, strict=True)):
+            table.add_row(Text(str(index), justify="right"), Text(name),
+                          Text(f"{count:,}", justify="right"),
+                          Text(f"{count / total:.1%}", justify="right"),
+                          Text(share_bar(count, largest), style="green"),
+                          key=str(index))
+        table.display = True
+
+        lines: list[str] = []
+        if ds.class_matching and train_names is not None:
+            lines.append("⚠ Test folder names differ from the training ones; classes are "
+                         "matched by sorted order (index → training name ← test folder):")
+            for index, (train, test) in enumerate(zip(train_names, ds.class_names, strict=False)):
+                lines.append(f"  {index} → {train}" + (f" ← {test}" if test != train else ""))
+        for warning in ds.warnings:
+            if ds.class_matching and "matched by sorted order" in warning:
+                continue  # shown above as a readable list
+            lines.append(f"⚠ {warning}")
+        warnings = self.query_one(".set-warnings", Static)
+        warnings.update("\n".join(lines))
+        warnings.display = bool(lines)
+
+
+class SkippedDialog(ModalScreen[None]):
+    """Every skipped file of the loaded sets and why, for fixing the folders."""
+
+    DEFAULT_CSS = """
+    SkippedDialog { align: center middle; }
+    SkippedDialog > Vertical {
+        width: 95%; max-width: 130; height: 85%;
+        border: thick $warning; background: $surface; padding: 0 1;
+    }
+    SkippedDialog DataTable { height: 1fr; }
+    SkippedDialog .muted { color: $text-muted; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="skipped.close"),
+        Binding("f", "close", "Close", id="skipped.close_f", show=False),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = f"Skipped files · {len(self.rows)}"
+            box.border_subtitle = "escape closes"
+            yield DataTable(cursor_type="row", zebra_stripes=True)
+            yield Label("Files are relative to their set's folder. They were left out; the "
+                        "rest loaded.", classes="muted")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Set", "File", "Reason")
+        for which, name, reason in self.rows:
+            table.add_row(Text(which), Text(name), Text(reason))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 class DataScreen(ConvonetScreen):
@@ -10,9 +245,262 @@ class DataScreen(ConvonetScreen):
 
     SCREEN_NAME = "data"
     SCREEN_TITLE = "Data"
-    PLANNED = (
-        "This screen will hold the training and test datasets: load each with progress, "
-        "then the class index -> name table with counts per class, image size and channels, "
-        "the skipped files with their reasons, warnings on class matching, and a few sample "
-        "images drawn in the terminal with their labels."
-    )
+
+    DEFAULT_CSS = """
+    DataScreen #data-body { height: 1fr; }
+    DataScreen #data-body:focus { background-tint: $foreground 0%; }
+    DataScreen #load-progress {
+        height: auto; display: none; padding: 0 1; margin: 1 1 0 1;
+        border: round $accent;
+    }
+    DataScreen.-loading #load-progress { display: block; }
+    DataScreen #load-label { width: 1fr; }
+    DataScreen #load-bar { width: 1fr; }
+    DataScreen #sets { height: auto; }
+    DataScreen.-narrow #sets { layout: vertical; }
+    DataScreen #samples {
+        height: auto; border: round $primary 60%; border-title-color: $accent;
+        border-subtitle-color: $text-muted; padding: 0 1;
+    }
+    """
+
+    _LOAD = Binding.Group("Load")
+
+    # Footer: "t T Load" = t loads the training set, T the test set.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "load_training_dataset", "Load training dataset", id="data.load_train",
+                group=_LOAD),
+        Binding("T", "load_test_dataset", "Load test dataset", id="data.load_test",
+                group=_LOAD),
+        Binding("c,escape", "cancel_load", "Cancel", id="data.cancel"),
+        Binding("f", "show_skipped", "Skipped", id="data.skipped"),
+        Binding("r", "other_samples", "Samples", id="data.samples"),
+        Binding("v", "switch_samples", "Other set", id="data.samples_set", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handle: TaskHandle | None = None
+        self._loading: str | None = None
+        self._started = 0.0
+        self._samples_of = "train"
+        self._draw = 0  # bumped by r: which random samples are shown
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="data-body"):
+            with Vertical(id="load-progress"):
+                yield Label("", id="load-label")
+                yield ProgressBar(id="load-bar", show_eta=False)
+            with Horizontal(id="sets"):
+                yield SetPanel("train")
+                yield SetPanel("test")
+            with Vertical(id="samples"):
+                yield ImageGrid(id="sample-grid")
+
+    def on_mount(self) -> None:
+        self.query_one("#data-body").focus()
+        self.refresh_sets()
+
+    def on_screen_resume(self) -> None:
+        """The data params may have changed on the params screen: update the hints."""
+        self.refresh_sets()
+
+    @on(Resize)
+    def _resized(self, event: Resize) -> None:
+        self.set_class(event.size.width < 100, "-narrow")
+        self._draw_samples()
+
+    # ---- state -----------------------------------------------------------------------
+    @property
+    def controller(self) -> Controller:
+        return self.app.controller  # type: ignore[attr-defined,no-any-return]
+
+    def dataset(self, which: str) -> Dataset | None:
+        return getattr(self.controller, SETS[which][1])  # type: ignore[no-any-return]
+
+    def _why_not(self, which: str) -> str | None:
+        """Why ``which`` cannot be loaded now, or None."""
+        params = self.controller.data_params
+        if which == "train" and params.train_path is None:
+            return "no train_dir in the data params: set it on the Params screen (1, then e)"
+        if which == "test" and dataset_root(params, "test") is None:
+            return ("no test_dir (or test_split) in the data params: set it on the Params "
+                    "screen (1, then e)")
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Grey out what cannot run: loads without a folder or during a load, and so on."""
+        if action == "load_training_dataset":
+            return None if self._loading or self._why_not("train") else True
+        if action == "load_test_dataset":
+            return None if self._loading or self._why_not("test") else True
+        if action == "cancel_load":
+            return True if self._loading else None
+        if action == "show_skipped":
+            return True if any(ds is not None and ds.skipped
+                               for ds in map(self.dataset, SETS)) else None
+        if action == "other_samples":
+            return True if self._sample_set() is not None else None
+        if action == "switch_samples":
+            return True if all(self.dataset(w) is not None for w in SETS) else None
+        return True
+
+    def refresh_sets(self) -> None:
+        train = self.dataset("train")
+        for which in SETS:
+            panel = self.query_one(f"#set-{which}", SetPanel)
+            ds = self.dataset(which)
+            if ds is not None:
+                panel.show(ds, train.class_names if train is not None else None)
+                continue
+            why = self._why_not(which)
+            if why is not None:
+                panel.show_empty(f"Not loaded: {why}.")
+            else:
+                root = dataset_root(self.controller.data_params, which)
+                key = "t" if which == "train" else "T"
+                panel.show_empty(f"Not loaded. {key} loads it from {display_path(root)}")
+        self._draw_samples()
+        self.refresh_bindings()
+
+    # ---- loading -----------------------------------------------------------------------
+    def _load(self, which: str) -> None:
+        why = self._why_not(which)
+        if why is not None or self._loading:
+            self.notify(why or "A dataset is loading: wait, or cancel it with c",
+                        severity="warning")
+            return
+        train = self.dataset("train")
+        train_classes = train.class_names if which == "test" and train is not None else None
+        words = SETS[which][0]
+        self._loading = which
+        self._started = time.monotonic()
+        self.set_class(True, "-loading")
+        self.query_one("#load-progress").border_title = f"Loading the {words}"
+        self.query_one("#load-progress").border_subtitle = "c cancels"
+        self.query_one("#load-label", Label).update("Listing the files…")
+        self.query_one("#load-bar", ProgressBar).update(total=None, progress=0)
+        self._handle = run_task(self, load_dataset, self.controller.data_params, which,
+                                seed=int(self.controller.hyper_params.seed),
+                                train_classes=train_classes, name=f"loading the {words}",
+                                description=f"Loading the {words}")
+        self.query_one("#data-body").scroll_home(animate=False)
+        self.refresh_bindings()
+
+    def action_load_training_dataset(self) -> None:
+        self._load("train")
+
+    def action_load_test_dataset(self) -> None:
+        self._load("test")
+
+    def action_cancel_load(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self.query_one("#load-label", Label).update("Cancelling…")
+
+    @on(CoreEvent)
+    def _core_event(self, message: CoreEvent) -> None:
+        event = message.event
+        if isinstance(event, LoadProgress) and self._loading:
+            self._show_progress(event)
+            message.stop()
+        elif isinstance(event, Notice) and event.level == "warning":
+            message.stop()  # dataset warnings and skips are shown on the set's panel
+
+    def _show_progress(self, event: LoadProgress) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = event.done / elapsed
+        text = f"{event.done:,} / {event.total:,} images"
+        if event.done and event.done < event.total:
+            eta = (event.total - event.done) / rate
+            text += f" · {rate:,.0f} images/s · ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        elif event.done:
+            text += f" · {rate:,.0f} images/s"
+        self.query_one("#load-label", Label).update(text)
+        self.query_one("#load-bar", ProgressBar).update(total=max(event.total, 1),
+                                                         progress=event.done)
+
+    @on(TaskEnded)
+    def _ended(self, message: TaskEnded) -> None:
+        which = self._loading
+        if which is None:
+            return
+        self._loading = None
+        self._handle = None
+        self.set_class(False, "-loading")
+        words = SETS[which][0]
+        if message.ok and isinstance(message.result, Dataset):
+            ds = message.result
+            setattr(self.controller, SETS[which][1], ds)
+            self._samples_of = which
+            self._draw = 0
+            skipped = f", {len(ds.skipped)} skipped" if ds.skipped else ""
+            self.notify(f"Loaded the {words}: {len(ds):,} images in {ds.num_classes} "
+                        f"classes{skipped}")
+        elif message.cancelled:
+            kept = ("the one loaded before is kept" if self.dataset(which) is not None
+                    else "none is loaded")
+            self.notify(f"Loading the {words} was cancelled; {kept}.", severity="warning")
+        self.refresh_sets()
+
+    # ---- skipped files and samples -----------------------------------------------------
+    def action_show_skipped(self) -> None:
+        rows: list[tuple[str, str, str]] = []
+        for which in SETS:
+            ds = self.dataset(which)
+            if ds is None:
+                continue
+            for item in ds.skipped:
+                path = Path(item.path)
+                try:
+                    name = str(path.relative_to(ds.root)) if ds.root else str(path)
+                except ValueError:
+                    name = str(path)
+                rows.append((SETS[which][0].split()[0], name, item.reason))
+        if rows:
+            self.app.push_screen(SkippedDialog(rows))
+
+    def _sample_set(self) -> Dataset | None:
+        ds = self.dataset(self._samples_of)
+        if ds is None:
+            other = "test" if self._samples_of == "train" else "train"
+            ds = self.dataset(other)
+            if ds is not None:
+                self._samples_of = other
+        return ds
+
+    def action_other_samples(self) -> None:
+        self._draw += 1
+        self._draw_samples()
+
+    def action_switch_samples(self) -> None:
+        self._samples_of = "test" if self._samples_of == "train" else "train"
+        self._draw_samples()
+
+    def _draw_samples(self) -> None:
+        """Draw a seeded random pick of images that fills two rows of the grid's width."""
+        grid = self.query_one("#sample-grid", ImageGrid)
+        box = self.query_one("#samples")
+        ds = self._sample_set()
+        if ds is None or len(ds) == 0:
+            box.border_title = "Samples"
+            box.border_subtitle = ""
+            grid.show([], [])
+            return
+        width = max((self.size.width or 80) - 4, 20)
+        h, w, _ = ds.image_shape
+        # Full size when three fit side by side, else half size (still legible digits).
+        full = min(w, 28)
+        cell_w = full if width >= 3 * (full + 2) - 2 else max(full // 2, 8)
+        cell_h = max(cell_w * h // max(w, 1) // 2, 1)
+        grid.cell_width, grid.cell_height = cell_w, cell_h
+        columns = max(1, (width + 2) // (cell_w + 2))
+        n = min(len(ds), columns * 2)
+        rng = np.random.default_rng(self._draw)
+        picks = np.sort(rng.choice(len(ds), size=n, replace=False))
+        labels = [f"{int(ds.y[i])} {ds.class_names[int(ds.y[i])]}" for i in picks]
+        box.border_title = f"Samples · {SETS[self._samples_of][0]}"
+        keys = "r other samples" + (" · v other set" if all(
+            self.dataset(x) is not None for x in SETS) else "")
+        box.border_subtitle = keys
+        grid.show([np.asarray(ds.x[i]) for i in picks], labels)
