@@ -49,6 +49,57 @@ def wait_for_tasks() -> Callable[..., Any]:
     return wait
 
 
+# ---- the testing screen: a hand-made prediction, nothing trained ------------------------
+LUNG_CLASSES = ["adenocarcinoma", "large.cell.carcinoma", "normal", "squamous.cell.carcinoma"]
+#: Rows true, columns predicted; 100 test images.
+LUNG_CONFUSION = [[24, 3, 1, 2], [4, 14, 0, 2], [0, 0, 25, 0], [3, 2, 0, 20]]
+
+
+def make_fixed_prediction() -> tuple[Any, Any]:
+    """A ``Prediction`` built from a fixed confusion matrix, and a matching test set of
+    16x16 grayscale patterns (so the strip of wrong images has something to draw)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from convonet.core.data import Dataset
+    from convonet.core.testing import ClassReport, Prediction
+
+    cm = np.array(LUNG_CONFUSION, dtype=np.int64)
+    y_true = np.repeat(np.arange(4), cm.sum(axis=1)).astype(np.int64)
+    y_pred = np.concatenate([np.repeat(np.arange(4), row) for row in cm]).astype(np.int64)
+    n = len(y_true)
+    probs = np.zeros((n, 4))
+    for k in range(n):
+        top = 0.40 + 0.55 * ((k * 37) % 100) / 100  # a fixed spread of confidences
+        probs[k, :] = (1.0 - top) / 3
+        probs[k, y_pred[k]] = top
+    labels = list(range(4))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                 zero_division=0)
+    per_class = [ClassReport(i, LUNG_CLASSES[i], float(p[i]), float(r[i]), float(f[i]),
+                             int(s[i])) for i in labels]
+    averages = []
+    for avg in ("macro", "weighted"):
+        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                        average=avg, zero_division=0)
+        averages.append(ClassReport(-1, f"{avg} avg", float(ap), float(ar), float(af), n))
+    prediction = Prediction(y_true=y_true, y_pred=y_pred, probabilities=probs,
+                            class_names=list(LUNG_CLASSES), confusion=cm, per_class=per_class,
+                            macro=averages[0], weighted=averages[1])
+    rows, cols = np.mgrid[0:16, 0:16]
+    x = np.stack([((rows + cols * (c + 1) + k) % 8 < 3 + c).astype(np.float32) * 0.9
+                  for k, c in enumerate(y_true)])[..., None]
+    test_set = Dataset(x=x, y=y_true, class_names=list(LUNG_CLASSES),
+                       root=Path("data/lung/test"))
+    return prediction, test_set
+
+
+@pytest.fixture
+def fixed_prediction() -> tuple[Any, Any]:
+    """``(prediction, test_set)``: see ``make_fixed_prediction``."""
+    return make_fixed_prediction()
+
+
 @pytest.fixture(scope="session")
 def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled demo set (train/, test/, its params JSON), written once per test run."""
