@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from rich.table import Table
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -25,6 +24,7 @@ from convonet.core.testing import NetTesting
 from convonet.core.training import NetTraining
 from convonet.tui.dialogs import ErrorDialog
 from convonet.tui.screens.testing import MistakeStrip, TestingScreen
+from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.file_picker import FilePicker
 
 
@@ -80,12 +80,10 @@ async def run_key(pilot: Pilot[Any], key: str, done: Callable[[], Any], what: st
 
 
 def heatmap_counts(screen: TestingScreen) -> np.ndarray:
-    """The counts drawn in the heatmap's cells, read back from its rich Table."""
-    table = screen.query_one("#heatmap", Static).content
-    assert isinstance(table, Table)
-    cells = [[int(str(getattr(c, "plain", c)).strip()) for c in col._cells]
-             for col in table.columns[1:-1]]
-    return np.array(cells).T
+    """The counts drawn in the heatmap's cells, read back from its grid."""
+    grid = screen.query_one("#heatmap", ConfusionGrid)
+    rows = [grid.get_row_at(i)[1:-1] for i in range(grid.row_count)]
+    return np.array([[int(str(getattr(c, "plain", c)).strip()) for c in row] for row in rows])
 
 
 async def evaluate_and_predict(pilot: Pilot[Any], screen: TestingScreen) -> None:
@@ -243,3 +241,35 @@ async def test_keys_are_greyed_out_with_reasons(make_app: Any) -> None:
         await pilot.pause()
         assert not app.workers and screen is app.screen
         assert app.controller.evaluation is None
+
+
+async def test_differently_named_test_folders_show_the_training_names(
+        demo: Demo, make_app: Any) -> None:
+    renamed = replace(demo.test, class_names=[f"digit_{i}" for i in range(10)],
+                      class_matching=[(str(i), f"digit_{i}") for i in range(10)])
+    controller = Controller(train_set=demo.train, test_set=renamed, model=demo.model)
+    app = make_app(controller=controller)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_testing(pilot)
+        await run_key(pilot, "p", lambda: controller.prediction is not None
+                      and not screen._busy, "the prediction")
+        assert controller.prediction.class_names == demo.train.class_names
+        report = screen.query_one("#report-table", DataTable)
+        assert str(report.get_cell("class-3", "class")) == "3"
+        note = str(screen.query_one("#matching-note", Static).render())
+        assert "3 ← digit_3" in note and "3 3" not in note
+
+
+async def test_prediction_is_shown_when_its_csv_files_cannot_be_written(
+        demo: Demo, make_app: Any, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "results-file"
+    not_a_folder.write_text("a file where the results folder should be", encoding="utf-8")
+    controller = Controller(test_set=demo.test, model=demo.model)
+    app = make_app(controller=controller, results_dir=not_a_folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_testing(pilot)
+        await run_key(pilot, "p", lambda: controller.prediction is not None
+                      and not screen._busy, "the prediction")
+        assert int(heatmap_counts(screen).sum()) == len(demo.test)
+        saved = str(screen.query_one("#saved-note", Static).render())
+        assert "could not be saved" in saved and "results-file" in saved, saved

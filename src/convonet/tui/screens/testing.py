@@ -24,12 +24,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, run_task
-from convonet.tui.widgets.heatmap import confusion_table, legend
+from convonet.tui.widgets.confusion_grid import ConfusionGrid
+from convonet.tui.widgets.confusion_grid import class_axis_label as class_label
+from convonet.tui.widgets.heatmap import legend
 from convonet.tui.widgets.images import fit_image, image_grid
 
 if TYPE_CHECKING:
@@ -48,11 +50,6 @@ WRONG_LABEL_MAX = 40
 WRONG_NAME_MAX = 14
 
 _TASKS = ("evaluate", "predict", "classify_images")
-
-
-def class_label(index: int, name: str) -> str:
-    """``index name``, or just the index when the class is named by its own index."""
-    return str(index) if name == str(index) else f"{index} {name}"
 
 
 def shorten(text: str, width: int) -> str:
@@ -195,9 +192,9 @@ class TestingScreen(ConvonetScreen):
     TestingScreen #testing-intro { height: auto; padding: 1 2; color: $text-muted; }
     TestingScreen #evaluation-table { height: auto; width: auto; }
     TestingScreen #prediction-row { height: auto; }
-    TestingScreen #heatmap-box { height: auto; max-height: 30; width: 1fr; }
-    TestingScreen #heatmap { width: auto; height: auto; }
-    TestingScreen #heatmap-legend { width: auto; max-width: 100%; height: auto; margin-top: 1; }
+    TestingScreen #heatmap-box { height: auto; width: 1fr; }
+    TestingScreen #heatmap-title { text-style: bold; height: auto; }
+    TestingScreen #heatmap-legend { height: auto; margin-top: 1; }
     TestingScreen #report-box { height: auto; width: auto; }
     TestingScreen #report-table { height: auto; max-height: 30; width: auto; }
     TestingScreen.-narrow #prediction-row { layout: vertical; }
@@ -230,8 +227,10 @@ class TestingScreen(ConvonetScreen):
                 box.border_title = "Prediction"
                 yield Static("", id="matching-note", classes="note")
                 with Horizontal(id="prediction-row"):
-                    with ScrollableContainer(id="heatmap-box"):
-                        yield Static("", id="heatmap")
+                    with Vertical(id="heatmap-box"):
+                        yield Static("Confusion matrix (rows: true, columns: predicted)",
+                                     id="heatmap-title")
+                        yield ConfusionGrid(id="heatmap")
                         yield Static("", id="heatmap-legend", classes="muted")
                     with Vertical(id="report-box"):
                         yield DataTable(id="report-table", cursor_type="none")
@@ -618,7 +617,7 @@ class TestingScreen(ConvonetScreen):
         box = self.query_one("#prediction", Vertical)
         box.border_title = (f"Prediction · {prediction.count} images · accuracy "
                             f"{prediction.accuracy * 100:.2f} %")
-        self.query_one("#heatmap", Static).update(confusion_table(prediction.confusion, names))
+        self.query_one("#heatmap", ConfusionGrid).show(prediction.confusion, names)
         self._set_text("#heatmap-legend", self._legend(names))
         self._set_text("#matching-note", self._matching_note(prediction))
         for row in prediction.per_class:
@@ -665,7 +664,7 @@ class TestingScreen(ConvonetScreen):
         pairs = getattr(test, "class_matching", None) or []
         if not pairs or list(prediction.class_names) == list(test.class_names):
             return Text("")
-        shown = ", ".join(f"{i} {a} ← {b}" for i, (a, b) in enumerate(pairs) if a != b)
+        shown = ", ".join(f"{class_label(i, a)} ← {b}" for i, (a, b) in enumerate(pairs) if a != b)
         return Text("Test folders are named differently; matched to the training classes by "
                     f"index and shown with the training names: {shown}")
 
