@@ -1,11 +1,15 @@
-"""The ``convonet`` command: opens the terminal app (the headless tasks come as subcommands).
+"""The ``convonet`` command: opens the terminal app, or runs one task headless.
+
+``convonet train | tune | evaluate | predict | classify | demo`` run the core tasks without
+the app (see ``convonet.headless``).
 
 ``convonet`` alone (or ``--demo``) writes the bundled demo set once and opens the app on it.
 ``--data-params``/``--hyper-params`` open it on your own params files instead. A params file
 that cannot be read ends the command with one line naming the file and what is wrong.
 
 Keras is imported before the app starts, with TensorFlow's logging quieted, so whatever it
-still prints at start-up lands before the screen is drawn, not on top of it.
+still prints at start-up lands before the screen is drawn, not on top of it. Python
+warnings and absl/TensorFlow logging go to ``<results>/convonet.log`` while the app runs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convonet import __version__
+from convonet.headless import add_commands, worker_left_running
+from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
 if TYPE_CHECKING:
     from convonet.core.state import Controller
@@ -61,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui = commands.add_parser("tui", help="open the terminal app (the default)")
     _add_tui_options(tui, suppress=True)
     tui.set_defaults(handler=run_tui)
+    add_commands(commands)
     parser.set_defaults(handler=run_tui)
     return parser
 
@@ -70,12 +77,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        status = 130
+    if argv is None and worker_left_running():
+        # Our own process (not a caller's): a core task left running in a thread by a
+        # second Ctrl+C would abort interpreter shutdown, so leave at once, streams flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 # ---- the terminal app ------------------------------------------------------------------
@@ -89,12 +103,17 @@ def run_tui(args: argparse.Namespace) -> int:
 
         results_dir = default_results_dir()
 
-    backend_label = prepare_keras()
-    from convonet.tui.app import ConvonetApp
+    # Warnings and absl/TensorFlow logging come from worker threads at any time; on the
+    # screen they would garble it, so they go to a log file while the app runs.
+    log_path = Path(results_dir) / LOG_NAME
+    with route_noise_to_log(log_path):
+        with stderr_to_log(log_path):  # TensorFlow's C++ start-up lines, before any drawing
+            backend_label = prepare_keras()
+        from convonet.tui.app import ConvonetApp
 
-    app = ConvonetApp(controller=controller, results_dir=results_dir,
-                      backend_label=backend_label, notices=notices)
-    app.run()
+        app = ConvonetApp(controller=controller, results_dir=results_dir,
+                          backend_label=backend_label, notices=notices)
+        app.run()
     return app.return_code or 0
 
 
