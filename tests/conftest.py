@@ -49,6 +49,50 @@ def wait_for_tasks() -> Callable[..., Any]:
     return wait
 
 
+# ---- the model and training screens: a tiny learnable set and a tiny network -------------
+def make_tiny_set(classes: int = 3, per_class: int = 40, size: int = 16,
+                  channels: int = 1, seed: int = 0) -> Any:
+    """A ``Dataset`` of noisy horizontal bars, one row band per class: learnable in seconds."""
+    import numpy as np
+
+    from convonet.core.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    band = max(1, size // classes)
+    for k in range(classes):
+        x = rng.random((per_class, size, size, channels), dtype=np.float32) * 0.3
+        x[:, k * band:k * band + max(1, band - 1), :, :] += 0.7
+        xs.append(x)
+        ys.append(np.full(per_class, k, dtype=np.int64))
+    return Dataset(x=np.concatenate(xs), y=np.concatenate(ys),
+                   class_names=[f"class_{k}" for k in range(classes)], root=None)
+
+
+@pytest.fixture
+def tiny_set() -> Callable[..., Any]:
+    """``tiny_set(classes=3, per_class=40, size=16)``: see ``make_tiny_set``."""
+    return make_tiny_set
+
+
+@pytest.fixture
+def tiny_controller() -> Controller:
+    """A controller with a tiny training set and hyper params for a 1,279-param network."""
+    return Controller(
+        hyper_params=HyperParams().edit(num_filters=4, num_units=16, epochs=2,
+                                        batch_size=16),
+        train_set=make_tiny_set(),
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled demo set (train/, test/, its params JSON), written once per test run."""
+    from convonet.core.demo import ensure_demo
+
+    return ensure_demo(tmp_path_factory.mktemp("demo"))
+
+
 # ---- the testing screen: a hand-made prediction, nothing trained ------------------------
 LUNG_CLASSES = ["adenocarcinoma", "large.cell.carcinoma", "normal", "squamous.cell.carcinoma"]
 #: Rows true, columns predicted; 100 test images.
@@ -98,11 +142,3 @@ def make_fixed_prediction() -> tuple[Any, Any]:
 def fixed_prediction() -> tuple[Any, Any]:
     """``(prediction, test_set)``: see ``make_fixed_prediction``."""
     return make_fixed_prediction()
-
-
-@pytest.fixture(scope="session")
-def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled demo set (train/, test/, its params JSON), written once per test run."""
-    from convonet.core.demo import ensure_demo
-
-    return ensure_demo(tmp_path_factory.mktemp("demo"))
