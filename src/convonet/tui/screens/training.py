@@ -1,8 +1,92 @@
-"""The training screen: train with or without validation, live charts, stop."""
+"""The training screen: training only / with validation in a worker, live charts, stop.
+
+Keys: ``t`` Training Only, ``v`` Training With Validation, ``s`` Stop (shown only while a run
+is going). Each run trains ``controller.model`` from its current weights, so pressing ``t``
+again continues; a fresh start is ``i`` on the Model screen. A stop ends the run at the next
+batch, keeps the weights and the history so far (the last epoch marked partial).
+
+The history of the latest run lives in ``controller.history``; the charts and the epoch
+table are redrawn from it whenever the screen comes back, so they survive screen switches
+and follow a model replaced on the Model screen. While a run is going, epochs are collected
+as they come and drawn at most four times a second, however fast the epochs are.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
+
+from convonet.core.events import (
+    BatchProgress,
+    CancelToken,
+    EpochEnd,
+    Reporter,
+    TrainStart,
+)
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.screens.model import post_lost_end, right
+from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.widgets.charts import MetricChart
+from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
+
+if TYPE_CHECKING:
+    from convonet.core.state import Controller
+    from convonet.core.training import TrainHistory
+
+TASK_NAME = "training"
+#: Least time between two redraws of the charts and the table while a run is going.
+DRAW_INTERVAL = 0.25
+
+
+def train_network(model: Any, hyper_params: Any, train_set: Any, validation: bool, *,
+                  report: Reporter, cancel: CancelToken) -> TrainHistory:
+    """The seed's TrainTask: one NetTraining run, from the model's current weights."""
+    from convonet.core.training import NetTraining
+
+    trainer = NetTraining(model, hyper_params, report=report, cancel=cancel)
+    return trainer.train_val(train_set) if validation else trainer.train(train_set)
+
+
+def ended_text(history: TrainHistory) -> str:
+    """How a run ended, in one line, for the progress line and the tests."""
+    rows = history.rows
+    total = history.epochs or len(rows)
+    if history.stopped:
+        if not rows:
+            return "Stopped before the first epoch ended · the model keeps its weights"
+        last = rows[-1]
+        where = f"Stopped at epoch {last.epoch} of {total}"
+        if last.partial:
+            where += " (partial)"
+        return f"{where} · the model keeps its weights and the history so far"
+    if not rows:
+        return "No epochs ran"
+    last_full = rows[-1]
+    seconds = sum(r.seconds for r in rows)
+    text = (f"Done: {len(rows)} epoch{'s' if len(rows) != 1 else ''}, "
+            f"{format_duration(seconds)} · {format_metrics(_row_logs(last_full), 3)}")
+    if history.early_stopped:
+        text = (f"Early stop after epoch {last_full.epoch} of {total} (no better "
+                f"{history.monitor.replace('_', ' ')})")
+        if history.restored_epoch is not None:
+            text += f" · weights of epoch {history.restored_epoch} restored"
+    return text
+
+
+def _row_logs(row: Any) -> dict[str, float | None]:
+    return {"loss": row.loss, "accuracy": row.accuracy, "val_loss": row.val_loss,
+            "val_accuracy": row.val_accuracy}
+
+
+def _num(value: float | None, digits: int = 4) -> Text:
+    return Text(right("–" if value is None else f"{value:.{digits}f}", digits + 2))
 
 
 class TrainingScreen(ConvonetScreen):
@@ -10,8 +94,314 @@ class TrainingScreen(ConvonetScreen):
 
     SCREEN_NAME = "training"
     SCREEN_TITLE = "Training"
-    PLANNED = (
-        "This screen will hold training: training only or with validation, progress "
-        "(epoch, batch, ETA), live loss and accuracy charts with validation curves, and a "
-        "stop key that keeps the model and the history so far."
-    )
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"),
+                                                                    (34, "-tall")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"),
+                                                                      (72, "-wide")]
+
+    DEFAULT_CSS = """
+    TrainingScreen #train-body { padding: 0 1; height: 1fr; }
+    TrainingScreen #train-info { height: auto; color: $text-muted; }
+    TrainingScreen #train-reason { height: auto; color: $warning; }
+    TrainingScreen #train-progress { margin-top: 1; }
+    TrainingScreen #train-charts { height: 1fr; min-height: 8; }
+    TrainingScreen #train-charts MetricChart { width: 1fr; height: 1fr; min-height: 8; }
+    TrainingScreen #train-epochs { height: 11; margin-top: 1; }
+    TrainingScreen.-short #train-progress { margin-top: 0; }
+    TrainingScreen.-short #train-epochs { display: none; }
+    TrainingScreen.-narrow #train-charts { layout: vertical; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "train", "Train", id="training.train",
+                tooltip="Training only, on the whole training set"),
+        Binding("v", "train_with_validation", "Train+validate", id="training.validate",
+                tooltip="Train and validate on a held-out share of the training set"),
+        Binding("s", "stop_training", "Stop", id="training.stop",
+                tooltip="Stop at the next batch; the model and the history are kept"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._job: TaskHandle | None = None
+        self._stopping = False
+        self._config: dict[str, Any] = {}
+        self._validation = False
+        self._rows: list[dict[str, Any]] = []  # epochs of the run going on
+        self._drawn_rows = 0
+        self._pending = False
+        self._timer: Timer | None = None
+        self._drawn_history: Any = None  # the controller.history the charts show
+        self._drawn_model: Any = None
+        self._epochs_trained: dict[int, int] = {}  # id(model) -> epochs run on it here
+        self._shown: tuple[Any, ...] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="train-body"):
+            yield Static("", id="train-info", markup=False)
+            yield Static("", id="train-reason", markup=False)
+            yield TrainProgress(id="train-progress")
+            with Horizontal(id="train-charts"):
+                yield MetricChart("accuracy", "Accuracy", id="chart-accuracy")
+                yield MetricChart("loss", "Loss", id="chart-loss")
+            table: DataTable[Any] = DataTable(id="train-epochs", cursor_type="row",
+                                              zebra_stripes=True)
+            yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one("#train-epochs", DataTable)
+        for label, key in (("Epoch", "epoch"), ("Loss", "loss"), ("Accuracy", "accuracy"),
+                           ("Val loss", "val_loss"), ("Val accuracy", "val_accuracy"),
+                           ("LR", "lr"), ("Time", "seconds"), ("Batches", "batches")):
+            table.add_column(label, key=key)
+        self._draw_history(self.controller.history)
+        self._sync(force=True)
+        # Data or a model may arrive from other screens: keep keys and reasons current.
+        self.set_interval(1.0, self._sync)
+
+    def on_screen_resume(self) -> None:
+        self._sync()
+
+    # ---- state ---------------------------------------------------------------------
+    @property
+    def controller(self) -> Controller:
+        return self.app.controller  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def progress(self) -> TrainProgress:
+        return self.query_one("#train-progress", TrainProgress)
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def _other_task_running(self) -> bool:
+        tasks = getattr(self.app, "tasks", None)
+        return bool(tasks is not None and tasks.running()) and not self.running
+
+    def blocked_reason(self, validation: bool) -> str | None:
+        """Why training cannot start now, or None when it can.
+
+        ``validation`` needs nothing more: the hyper params keep validation_split above 0.
+        """
+        c = self.controller
+        if self.running:
+            return "training is running: s stops it"
+        if self._other_task_running():
+            return "wait: another task is running"
+        if c.train_set is None:
+            return "no training set: load it on the Data screen (2)"
+        if c.model is None:
+            return "no model: initialize or load one on the Model screen (3)"
+        from convonet.core.model import ModelError, check_fits
+
+        try:
+            check_fits(c.model, c.train_set.image_shape, c.train_set.num_classes)
+        except ModelError as exc:
+            return str(exc)
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "train":
+            return None if self.blocked_reason(False) else True
+        if action == "train_with_validation":
+            return None if self.blocked_reason(True) else True
+        if action == "stop_training":
+            return self.running and not self._stopping
+        return True
+
+    # ---- drawing what the controller holds -------------------------------------------
+    def _sync(self, force: bool = False) -> None:
+        """Redraw keys, the info lines and (between runs) the history, if they changed."""
+        c = self.controller
+        key = (id(c.model), id(c.train_set), id(c.history), c.model_dirty, self.running,
+               self._stopping, self._other_task_running(), id(c.hyper_params))
+        if key == self._shown and not force:
+            return
+        self._shown = key
+        self.refresh_bindings()
+        self._draw_info()
+        if not self.running and (c.history is not self._drawn_history
+                                 or c.model is not self._drawn_model):
+            self._draw_history(c.history)
+
+    def _draw_info(self) -> None:
+        c = self.controller
+        info = self.query_one("#train-info", Static)
+        reason_box = self.query_one("#train-reason", Static)
+        parts = []
+        if c.model is not None:
+            parts.append(f"Model {c.model.count_params():,} params")
+        if c.train_set is not None:
+            parts.append(f"{len(c.train_set):,} images, "
+                         f"{c.train_set.num_classes} classes")
+        try:
+            first = c.hyper_params.first()
+            parts.append(f"{first['epochs']} epochs × batch {first['batch_size']} · "
+                         f"lr {first['init_rate']:g}")
+        except (AttributeError, KeyError, TypeError, ValueError):
+            pass
+        line = " · ".join(parts)
+        trained = self._epochs_trained.get(id(c.model), 0) if c.model is not None else 0
+        if c.model is not None and not self.running:
+            if trained or c.history is not None or c.model_path is not None:
+                line += ("\nt/v continue from the current weights"
+                         + (f" ({trained} epochs so far)" if trained else "")
+                         + " · fresh model: 3 then i")
+            else:
+                line += "\nt/v train the new model · s stops a run and keeps what it learned"
+        info.update(line)
+        reason = self.blocked_reason(False) if not self.running else None
+        reason_box.update(f"Cannot train: {reason}" if reason else "")
+        reason_box.display = bool(reason)
+
+    def _draw_history(self, history: TrainHistory | None) -> None:
+        """Charts, table and the ended line from a finished (or stopped) run's history."""
+        self._drawn_history = history
+        self._drawn_model = self.controller.model
+        rows = history.as_rows() if history is not None else []
+        self._set_rows(rows)
+        if history is None:
+            self.progress.show_text("No training yet for this model" if
+                                    self.controller.model is not None else "", bar=False)
+            return
+        batches = max((r.batches for r in history.rows if not r.partial), default=0) or \
+            max((r.batches for r in history.rows), default=1)
+        total = max(1, (history.epochs or len(rows)) * batches)
+        done = sum(r.batches for r in history.rows)
+        self.progress.show_final(ended_text(history), min(done, total), total)
+
+    def _set_rows(self, rows: list[dict[str, Any]]) -> None:
+        for chart in self.query(MetricChart):
+            chart.set_history(rows)
+        table = self.query_one("#train-epochs", DataTable)
+        table.clear()
+        self._drawn_rows = 0
+        self._add_table_rows(rows)
+
+    def _add_table_rows(self, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one("#train-epochs", DataTable)
+        for row in rows[self._drawn_rows:]:
+            epoch = f"{row['epoch']} partial" if row.get("partial") else str(row["epoch"])
+            table.add_row(Text(epoch), _num(row.get("loss")), _num(row.get("accuracy")),
+                          _num(row.get("val_loss")), _num(row.get("val_accuracy")),
+                          Text(f"{row.get('learning_rate', 0.0):.4g}"),
+                          Text(right(f"{row.get('seconds', 0.0):.1f}s", 6)),
+                          Text(right(str(row.get("batches", "")), 7)))
+        self._drawn_rows = len(rows)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    # ---- actions ---------------------------------------------------------------------
+    def action_train(self) -> None:
+        """Training only (the seed's menu item), on the whole training set."""
+        self._start(validation=False)
+
+    def action_train_with_validation(self) -> None:
+        """Training with validation on the hyper params' held-out share."""
+        self._start(validation=True)
+
+    def action_stop_training(self) -> None:
+        """Stop at the next batch; the core keeps the weights and the history so far."""
+        if self._job is None or self._stopping:
+            return
+        self._stopping = True
+        self._job.cancel()
+        self.progress.show_text("Stopping at the next batch…")
+        self._sync(force=False)
+
+    def _start(self, validation: bool) -> None:
+        if self.blocked_reason(validation):
+            return
+        c = self.controller
+        self._config = c.hyper_params.first()
+        self._validation = validation
+        self._stopping = False
+        self._rows = []
+        self._pending = False
+        self._set_rows([])
+        c.model_dirty = True  # the weights change from the first batch on
+        what = "Training with validation" if validation else "Training only"
+        self.progress.show_text(f"{what}: starting…", bar=False)
+        self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
+                              validation, name=TASK_NAME, description=what)
+        self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
+        self._sync(force=True)
+
+    def _tick(self) -> None:
+        self._flush()
+        post_lost_end(self, self._job)
+
+    # ---- events from the run ---------------------------------------------------------
+    def _lr(self, epoch: int) -> float | None:
+        if not self._config:
+            return None
+        from convonet.core.model import learning_rate_at
+
+        return learning_rate_at(self._config, epoch - 1)
+
+    @on(CoreEvent)
+    def _core_event(self, message: CoreEvent) -> None:
+        if message.task != TASK_NAME or self._job is None:
+            return
+        event = message.event
+        if isinstance(event, TrainStart):
+            message.stop()
+            self.progress.begin(event.epochs, event.batches, event.initial_epoch)
+        elif isinstance(event, BatchProgress):
+            message.stop()
+            if not self._stopping:
+                self.progress.show_batch(event.epoch, event.batch, event.logs,
+                                         self._lr(event.epoch))
+        elif isinstance(event, EpochEnd):
+            message.stop()
+            row: dict[str, Any] = {"epoch": event.epoch, "seconds": event.seconds,
+                                   "partial": event.partial, **event.logs}
+            self._rows.append(row)
+            self._pending = True
+            if not self._stopping:
+                self.progress.show_epoch(event.epoch, event.logs,
+                                         event.logs.get("learning_rate"))
+
+    def _flush(self) -> None:
+        """Draw the epochs that arrived since the last draw (at most every DRAW_INTERVAL)."""
+        if not self._pending:
+            return
+        self._pending = False
+        for chart in self.query(MetricChart):
+            chart.set_history(self._rows)
+        self._add_table_rows(self._rows)
+
+    @on(TaskEnded)
+    def _task_ended(self, message: TaskEnded) -> None:
+        if message.task != TASK_NAME:
+            return
+        message.stop()
+        if self._job is None:
+            return  # an end already handled
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._flush()
+        c = self.controller
+        model = c.model
+        self._job = None
+        self._stopping = False
+        if message.ok and message.result is not None:
+            history = message.result
+            c.history = history
+            if model is not None:
+                self._epochs_trained[id(model)] = \
+                    self._epochs_trained.get(id(model), 0) + len(history.rows)
+            self._draw_history(history)
+            if history.stopped:
+                self.notify(ended_text(history), title="Training stopped")
+        else:
+            ran = len(self._rows)
+            if model is not None:
+                self._epochs_trained[id(model)] = self._epochs_trained.get(id(model), 0) + ran
+            what = "failed" if message.failed else "was cancelled"
+            self.progress.show_text(f"Training {what} after {ran} epoch"
+                                    f"{'s' if ran != 1 else ''} · the model keeps the "
+                                    "weights it reached")
+        self._sync(force=True)
