@@ -50,6 +50,8 @@ WRONG_LABEL_MAX = 40
 WRONG_NAME_MAX = 14
 
 _TASKS = ("evaluate", "predict", "classify_images")
+#: Where the model screen keeps the class names of the model it built or loaded.
+MODEL_NAMES_KEY = "model_class_names"
 
 
 def shorten(text: str, width: int) -> str:
@@ -192,6 +194,8 @@ class TestingScreen(ConvonetScreen):
     TestingScreen #testing-intro { height: auto; padding: 1 2; color: $text-muted; }
     TestingScreen #evaluation-table { height: auto; width: auto; }
     TestingScreen #prediction-row { height: auto; }
+    /* The report table pads its own right edge: one column more for the heatmap at 120. */
+    TestingScreen.-wide #prediction { padding: 0 0 0 1; }
     TestingScreen #heatmap-box { height: auto; width: 1fr; }
     TestingScreen #heatmap-title { text-style: bold; height: auto; }
     TestingScreen #heatmap-legend { height: auto; margin-top: 1; }
@@ -290,6 +294,10 @@ class TestingScreen(ConvonetScreen):
         train = self.controller.train_set
         if train is not None and len(train.class_names) == count:
             return list(train.class_names)
+        # The model screen keeps the names a model was built or loaded with here.
+        kept = self.controller.extras.get(MODEL_NAMES_KEY)
+        if isinstance(kept, list) and len(kept) == count:
+            return [str(name) for name in kept]
         path = self.controller.model_path
         if path is not None:
             names = read_class_names(path)
