@@ -60,12 +60,12 @@ def ended_text(history: TrainHistory) -> str:
     total = history.epochs or len(rows)
     if history.stopped:
         if not rows:
-            return "Stopped before the first epoch ended · the model keeps its weights"
+            return "Stopped before the first epoch ended · model kept"
         last = rows[-1]
         where = f"Stopped at epoch {last.epoch} of {total}"
         if last.partial:
             where += " (partial)"
-        return f"{where} · the model keeps its weights and the history so far"
+        return f"{where} · model and history so far kept"
     if not rows:
         return "No epochs ran"
     last_full = rows[-1]
@@ -94,10 +94,10 @@ class TrainingScreen(ConvonetScreen):
 
     SCREEN_NAME = "training"
     SCREEN_TITLE = "Training"
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"),
-                                                                    (34, "-tall")]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"),
-                                                                      (72, "-wide")]
+    # Below 34 rows the epoch table gives its room to the charts; below 72 columns the
+    # charts stack instead of sitting side by side.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (72, "-wide")]
 
     DEFAULT_CSS = """
     TrainingScreen #train-body { padding: 0 1; height: 1fr; }
@@ -231,13 +231,13 @@ class TrainingScreen(ConvonetScreen):
         reason_box = self.query_one("#train-reason", Static)
         parts = []
         if c.model is not None:
-            parts.append(f"Model {c.model.count_params():,} params")
+            parts.append(f"{c.model.count_params():,}-param model")
         if c.train_set is not None:
             parts.append(f"{len(c.train_set):,} images, "
                          f"{c.train_set.num_classes} classes")
         try:
             first = c.hyper_params.first()
-            parts.append(f"{first['epochs']} epochs × batch {first['batch_size']} · "
+            parts.append(f"{first['epochs']} epochs, batch {first['batch_size']}, "
                          f"lr {first['init_rate']:g}")
         except (AttributeError, KeyError, TypeError, ValueError):
             pass
@@ -245,11 +245,14 @@ class TrainingScreen(ConvonetScreen):
         trained = self._epochs_trained.get(id(c.model), 0) if c.model is not None else 0
         if c.model is not None and not self.running:
             if trained or c.history is not None or c.model_path is not None:
-                line += ("\nt/v continue from the current weights"
+                line += ("\nt/v continue from these weights"
                          + (f" ({trained} epochs so far)" if trained else "")
-                         + " · fresh model: 3 then i")
+                         + " · fresh start: 3, then i")
             else:
                 line += "\nt/v train the new model · s stops a run and keeps what it learned"
+        elif self.running:
+            what = "Training with validation" if self._validation else "Training only"
+            line += f"\n{what}… s stops at the next batch (model kept)"
         info.update(line)
         reason = self.blocked_reason(False) if not self.running else None
         reason_box.update(f"Cannot train: {reason}" if reason else "")
@@ -357,10 +360,13 @@ class TrainingScreen(ConvonetScreen):
             message.stop()
             row: dict[str, Any] = {"epoch": event.epoch, "seconds": event.seconds,
                                    "partial": event.partial, **event.logs}
+            if not event.partial:  # a cut-short epoch's count comes with the history
+                row["batches"] = self.progress.batches
             self._rows.append(row)
             self._pending = True
-            if not self._stopping:
-                self.progress.show_epoch(event.epoch, event.logs,
+            if not self._stopping:  # validation numbers: in the charts and the table
+                train_logs = {k: event.logs.get(k) for k in ("loss", "accuracy")}
+                self.progress.show_epoch(event.epoch, train_logs,
                                          event.logs.get("learning_rate"))
 
     def _flush(self) -> None:

@@ -55,7 +55,7 @@ class TrainProgress(Vertical):
 
     DEFAULT_CSS = """
     TrainProgress { height: auto; }
-    TrainProgress #progress-line { height: auto; }
+    TrainProgress #progress-line { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     TrainProgress ProgressBar { height: 1; }
     TrainProgress ProgressBar Bar { width: 1fr; }
     """
