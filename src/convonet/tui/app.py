@@ -176,6 +176,7 @@ class ConvonetApp(App[None]):
                                              WorkerState.CANCELLED):
             handle.target.post_message(TaskEnded(handle.name, state, worker.result,
                                                  worker.error))
+            handle.ended = True
         self.tasks.prune()
 
     def show_worker_error(self, worker: Worker[Any]) -> None:

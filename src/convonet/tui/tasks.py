@@ -113,6 +113,9 @@ class TaskHandle:
     target: DOMNode
     token: CancelToken = field(default_factory=CancelToken)
     worker: Worker[Any] | None = None
+    #: Set by the app once it has posted this task's ``TaskEnded``; only then is the
+    #: handle forgotten, so a task that ends very quickly never loses its end message.
+    ended: bool = False
     _thread_done: threading.Event = field(default_factory=threading.Event)
 
     def cancel(self) -> None:
@@ -153,11 +156,8 @@ class TaskRegistry:
             handle.cancel()
 
     def prune(self) -> None:
-        """Forget tasks whose worker and thread have both finished."""
-        self._handles = [
-            h for h in self._handles
-            if h.running or h.worker is None or not h.worker.is_finished
-        ]
+        """Forget tasks whose end was reported and whose thread has returned."""
+        self._handles = [h for h in self._handles if h.running or not h.ended]
 
 
 def task_registry(node: DOMNode) -> TaskRegistry:

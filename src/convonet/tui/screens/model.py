@@ -22,7 +22,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from convonet.core.events import CancelToken, Reporter
@@ -78,28 +77,6 @@ def save_network(model: Any, path: Path, class_names: list[str] | None, *,
     from convonet.core.model import save_model
 
     return save_model(model, path, class_names=class_names)
-
-
-# ---- a task's end, even when the app's handler missed it -----------------------------
-#: How often a screen checks that its running task's end was reported.
-END_POLL = 0.1
-
-
-def post_lost_end(node: Any, job: TaskHandle | None) -> None:
-    """Post ``TaskEnded`` for a finished task whose end message never came.
-
-    A task that ends very quickly can be pruned from the app's registry (on another
-    worker's state change) before its own final state change is handled, and then no
-    ``TaskEnded`` is posted. The error dialog still shows; this makes sure the screen
-    leaves its busy state too. A screen's handler ignores a second end of the same job.
-    """
-    worker = job.worker if job is not None else None
-    if job is None or worker is None or not job.thread_done or not worker.is_finished:
-        return
-    registry = getattr(node.app, "tasks", None)
-    if registry is not None and registry.for_worker(worker) is not None:
-        return  # still registered: the app's handler will post the end itself
-    node.post_message(TaskEnded(job.name, worker.state, worker.result, worker.error))
 
 
 # ---- what other screens show about the model ----------------------------------------
@@ -180,7 +157,6 @@ class ModelScreen(ConvonetScreen):
         self._busy = ""  # what the running model task is doing, for the status line
         self._shown: tuple[Any, ...] | None = None
         self._loading: Path | None = None  # the file the running load task reads
-        self._end_poll: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="model-body"):
@@ -411,7 +387,6 @@ class ModelScreen(ConvonetScreen):
     def _start(self, busy: str, work: Any, *args: Any, name: str, description: str) -> None:
         self._busy = busy
         self._job = run_task(self, work, *args, name=name, description=description)
-        self._end_poll = self.set_interval(END_POLL, lambda: post_lost_end(self, self._job))
         self.refresh_view(force=True)
 
     # ---- results ---------------------------------------------------------------------
@@ -421,9 +396,6 @@ class ModelScreen(ConvonetScreen):
         message.stop()
         if self._job is None or message.task != self._job.name:
             return  # an end already handled
-        if self._end_poll is not None:
-            self._end_poll.stop()
-            self._end_poll = None
         self._busy = ""
         self._job = None
         c = self.controller

@@ -31,7 +31,7 @@ from convonet.core.events import (
     TrainStart,
 )
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.model import post_lost_end, right
+from convonet.tui.screens.model import right
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
@@ -333,7 +333,6 @@ class TrainingScreen(ConvonetScreen):
 
     def _tick(self) -> None:
         self._flush()
-        post_lost_end(self, self._job)
 
     # ---- events from the run ---------------------------------------------------------
     def _lr(self, epoch: int) -> float | None:
