@@ -142,3 +142,73 @@ def make_fixed_prediction() -> tuple[Any, Any]:
 def fixed_prediction() -> tuple[Any, Any]:
     """``(prediction, test_set)``: see ``make_fixed_prediction``."""
     return make_fixed_prediction()
+
+# ---- the tuning screen: a recorded search, nothing fitted --------------------------------
+#: Held-out accuracy per (combination, fold) of a 2x2 grid with 3 folds; combination 3
+#: fails on its second fold.
+TUNE_ACCURACY = {0: [0.861, 0.874, 0.852], 1: [0.902, 0.915, 0.897],
+                 2: [0.884, 0.893, 0.871], 3: [0.931]}
+TUNE_FAILURE = "the training loss became NaN: the combination diverged"
+
+
+def tune_hyper_params() -> HyperParams:
+    """The demo's small network with a 2x2 grid (lr x filters) and 3 folds."""
+    return HyperParams(path="demo_hyper_params.json").edit(
+        init_rate="0.02,0.05", num_filters="16,32", num_units=128, epochs=5, batch_size=32,
+        cv_folds=3, tuning_share=0.5)
+
+
+def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    """A ``Tuner`` on a token dataset and the fold/failed records a search would write,
+    in the order they finished (nothing is fitted: the records are made up)."""
+    import numpy as np
+
+    from convonet.core.tuning import Tuner
+
+    hyper = hyper or tune_hyper_params().edit(tuning_share=1.0)
+    x = np.zeros((12, 4, 4, 1), dtype=np.float32)
+    y = np.repeat(np.arange(3), 4).astype(np.int64)
+    tuner = Tuner(x, y, hyper)
+    records: list[dict[str, Any]] = []
+    for ci, accs in TUNE_ACCURACY.items():
+        for k, acc in enumerate(accs):
+            records.append({"kind": "fold", "rung": 0, "n_resources": 500,
+                            "combination_index": ci, "params": tuner.candidates[ci],
+                            "fold": k, "accuracy": acc, "loss": round(1.45 - acc * 1.3, 4),
+                            "fit_time": 6.2 + ci * 1.1 + k * 0.1, "score_time": 0.3,
+                            "train_size": 333, "test_size": 167,
+                            "time": "2025-01-01T12:00:00"})
+    records.append({"kind": "failed", "rung": 0, "combination_index": 3,
+                    "params": tuner.candidates[3], "fold": 1, "reason": TUNE_FAILURE,
+                    "time": "2025-01-01T12:01:00"})
+    return tuner, records
+
+
+def make_fixed_tune_result(stopped: bool = False) -> Any:
+    """A finished (or stopped) ``TuneResult`` of the recorded 2x2 grid, with its table
+    built by the core's own code."""
+    from convonet.core.runs import RunFolder
+
+    tuner, records = make_tune_records()
+    if stopped:  # the last combination never ran
+        records = [r for r in records if r["combination_index"] < 2]
+    tuner.load_records(records)
+    tuner.order = [r for r in records if r["kind"] == "fold"]
+    tuner.rung_members = [list(range(len(tuner.candidates)))]
+    tuner.fits_done = len(tuner.order)
+    tuner.total_fits = 12 - (0 if stopped else 2)  # a failure drops its folds to come
+    tuner.stopped = stopped
+    tuner.run = RunFolder("app_results/runs/20250101-120000-tuning")
+    return tuner.result()
+
+
+@pytest.fixture
+def fixed_tune_result() -> Callable[..., Any]:
+    """``fixed_tune_result(stopped=False)``: see ``make_fixed_tune_result``."""
+    return make_fixed_tune_result
+
+
+@pytest.fixture
+def tune_records() -> Callable[..., Any]:
+    """``tune_records()`` -> (tuner, records): see ``make_tune_records``."""
+    return make_tune_records
