@@ -1,0 +1,121 @@
+"""``convonet serve``: the same app in a browser, through textual-serve.
+
+textual-serve runs one command line per browser tab (``python -m convonet tui ...``) and
+relays its screen over a websocket to xterm.js in the page. It binds to 127.0.0.1 by default:
+on a remote box, forward the port over SSH (``ssh -L 8000:127.0.0.1:8000 gpu-box``) rather
+than opening it to the network; the app can read and write files as the user who runs it.
+
+The page's links are absolute, built from the public URL: when the forwarded local port
+differs from the served one (``ssh -L 9000:127.0.0.1:8000``), pass
+``--public-url http://localhost:9000`` or the page cannot reach its websocket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: Hosts that listen everywhere: a browser cannot open them, so the URL needs a real name.
+ANY_HOST = ("0.0.0.0", "::", "")
+
+
+class ServeError(Exception):
+    """A problem with the serve options; printed as one line, exit status 2."""
+
+
+def add_command(commands: Any,
+                add_app_options: Callable[..., None]) -> argparse.ArgumentParser:
+    """Register ``convonet serve``; ``add_app_options`` adds the app's own options."""
+    parser = commands.add_parser(
+        "serve", help="serve the app to a web browser (textual-serve)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Serve the convonet app to a web browser: each browser tab runs its own "
+                    "app. Bound to 127.0.0.1 unless --host says otherwise.",
+        epilog="examples:\n"
+               "  convonet serve                      # then open http://127.0.0.1:8000\n"
+               "  convonet serve --port 8080 --data-params app_input/mnist_data_params.json\n"
+               "  # on a remote box, from your machine: ssh -L 9000:127.0.0.1:8000 gpu-box\n"
+               "  convonet serve --public-url http://localhost:9000")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default: {DEFAULT_HOST}; 0.0.0.0 opens "
+                             "it to the network, without any password)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"port to listen on (default: {DEFAULT_PORT})")
+    parser.add_argument("--public-url", metavar="URL", default=None,
+                        help="the URL the browser uses, when it differs from http://HOST:PORT "
+                             "(SSH port forwarding to another local port, a proxy)")
+    add_app_options(parser, suppress=True)
+    parser.set_defaults(handler=run_serve)
+    return parser
+
+
+def app_command(args: argparse.Namespace, python: str | None = None) -> str:
+    """The shell command textual-serve runs for each browser tab: the app with our options.
+
+    Paths are made absolute so the app finds them whatever folder the server was started in.
+    """
+    argv = [python or sys.executable, "-m", "convonet", "tui"]
+    if getattr(args, "demo", False):
+        argv.append("--demo")
+    for option in ("data_params", "hyper_params", "results_dir"):
+        value = getattr(args, option, None)
+        if value is not None:
+            argv += [f"--{option.replace('_', '-')}", str(Path(value).expanduser().resolve())]
+    return shlex.join(argv)
+
+
+def public_url(host: str, port: int, given: str | None = None) -> str:
+    """The URL the page's links are built from (textual-serve's rule, with IPv6 brackets)."""
+    if given:
+        return given.rstrip("/")
+    if host in ANY_HOST:
+        raise ServeError(f"--host {host or repr(host)} listens on every address: give the "
+                         "URL browsers will use with --public-url (e.g. http://my-box:"
+                         f"{port})")
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}" if port == 80 else f"http://{shown}:{port}"
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Fail now, once, rather than in every browser tab that opens the app."""
+    if not 0 < args.port < 65536:
+        raise ServeError(f"--port {args.port}: expected 1 to 65535")
+    for option in ("data_params", "hyper_params"):
+        value = getattr(args, option, None)
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ServeError(f"--{option.replace('_', '-')} {value}: no such file")
+    if args.public_url and not args.public_url.startswith(("http://", "https://")):
+        raise ServeError(f"--public-url {args.public_url}: expected http://... or https://...")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until Ctrl+C; returns the exit status."""
+    from convonet.cli import CliError
+
+    try:
+        check_args(args)
+        url = public_url(args.host, args.port, args.public_url)
+    except ServeError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        from textual_serve.server import Server
+    except ModuleNotFoundError as exc:
+        raise CliError(f"textual-serve is not installed ({exc.name}): "
+                       "python -m pip install textual-serve") from None
+
+    command = app_command(args)
+    server = Server(command, host=args.host, port=args.port, title="convonet",
+                    public_url=url)
+    print(f"convonet: open {url} in a browser (Ctrl+C stops the server)", flush=True)
+    try:
+        server.serve()
+    except OSError as exc:  # the port is taken, the address is not ours ...
+        raise CliError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") \
+            from None
+    return 0
