@@ -16,9 +16,25 @@ Layout (one folder per run, never reused except to resume that same run)::
                              so kill -9 loses at most the fit in progress
         results.csv        tuning: the cv_results_ table, written at the end, at a stop
                              (partial) and after a fatal error (partial)
+        history.csv        training: one row per epoch (TrainHistory columns), appended,
+                             flushed and fsynced as each epoch ends; a stop-cut epoch
+                             has partial=True
+        model.keras        training: the trained model (also after a stop), with
+                             model.classes.json beside it
+        start.keras        training: the model the run started from; with backup/ it
+                             lets a stopped or interrupted run resume; both are removed
+                             once the run has finished
+        backup/            training: keras.callbacks.BackupAndRestore's checkpoint
+                             (weights, optimizer and epoch) of the last finished epoch
+        confusion.csv      prediction: the confusion matrix (rows true, columns
+                             predicted)
+        report.csv         prediction: per-class precision, recall, F1 and support
+        classifications.csv  classification: one row per image
 
-``-N`` is added when two runs of the same task start within one second. Other tasks
-(training, testing) add their own files next to run.json in the same folder.
+``-N`` is added when two runs of the same task start within one second. A run stopped by
+SIGHUP/SIGTERM (a dropped SSH connection, a shutdown) is recorded as "interrupted";
+run.json may then also hold "resumed" (times it was resumed) and "resume_offered".
+The writing side of training and testing runs is ``convonet.core.records``.
 """
 
 from __future__ import annotations
@@ -45,6 +61,13 @@ HYPER_PARAMS_JSON = "hyper_params.json"
 DATA_PARAMS_JSON = "data_params.json"
 FOLDS_JSONL = "folds.jsonl"
 RESULTS_CSV = "results.csv"
+HISTORY_CSV = "history.csv"
+MODEL_KERAS = "model.keras"
+START_KERAS = "start.keras"
+BACKUP_DIR = "backup"
+CONFUSION_CSV = "confusion.csv"
+REPORT_CSV = "report.csv"
+CLASSIFICATIONS_CSV = "classifications.csv"
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 

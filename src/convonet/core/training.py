@@ -13,6 +13,8 @@ validation batch before it looks at the flag. Those partial validation numbers a
 from __future__ import annotations
 
 import csv
+import io
+import json
 import math
 import os
 import time
@@ -118,6 +120,54 @@ class TrainHistory:
     def series(self, name: str) -> list[float | None]:
         """One column (e.g. ``val_loss``) in epoch order, for charts."""
         return [getattr(row, name) for row in self.rows]
+
+
+def _csv_row(row: EpochRow) -> list[Any]:
+    values = asdict(row)
+    return ["" if values[c] is None else values[c] for c in HISTORY_COLUMNS]
+
+
+def _opt_float(text: str | None) -> float | None:
+    return None if text is None or text == "" else float(text)
+
+
+def read_history_csv(path: str | os.PathLike[str]) -> list[EpochRow]:
+    """The rows of a history CSV (``TrainHistory.to_csv`` or appended per epoch).
+
+    A torn last line (the process was killed while writing it) is skipped.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows: list[EpochRow] = []
+    with p.open(encoding="utf-8", newline="") as fh:
+        for record in csv.DictReader(fh):
+            try:
+                rows.append(EpochRow(
+                    epoch=int(record["epoch"]), loss=float(record["loss"]),
+                    accuracy=float(record["accuracy"]),
+                    val_loss=_opt_float(record.get("val_loss")),
+                    val_accuracy=_opt_float(record.get("val_accuracy")),
+                    learning_rate=float(record["learning_rate"]),
+                    seconds=float(record["seconds"]), batches=int(record["batches"]),
+                    partial=record.get("partial") == "True"))
+            except (KeyError, TypeError, ValueError):
+                continue  # a torn line: only the last one can be, and it is not an epoch
+    return rows
+
+
+def write_history_csv(path: str | os.PathLike[str], rows: Sequence[EpochRow]) -> Path:
+    """Replace a history CSV atomically (a crash leaves the old file or the new one)."""
+    from convonet.core.runs import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(HISTORY_COLUMNS)
+    for row in rows:
+        writer.writerow(_csv_row(row))
+    p = Path(path)
+    atomic_write_text(p, buf.getvalue())
+    return p
 
 
 class _RunState:
@@ -291,6 +341,88 @@ class _ProgressCallback(keras.callbacks.Callback):
                              seconds=seconds, partial=partial))
 
 
+class _HistoryAppend(keras.callbacks.Callback):
+    """Appends each epoch's row to a CSV as it lands, flushed and fsynced.
+
+    Runs after _ProgressCallback (which makes the row) and before _Backup, so a kill
+    between the two leaves a row newer than the checkpoint, never a missing one; on
+    resume the rows past the checkpoint are dropped.
+    """
+
+    def __init__(self, history: TrainHistory, path: Path) -> None:
+        super().__init__()
+        self.history = history
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.history.rows:
+            return
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        with self.path.open("a", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            if new:
+                writer.writerow(HISTORY_COLUMNS)
+            writer.writerow(_csv_row(self.history.rows[-1]))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+class _Backup(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore that skips an epoch cut short by a stop and keeps its files.
+
+    A stop-cut epoch is not a finished one: resuming redoes it from the checkpoint of the
+    epoch before. The checkpoint stays after fit (the run record removes it once the run
+    has finished), so a stopped or interrupted run can still be resumed. On restore, the
+    history rows past the checkpoint's epoch are dropped (their epochs run again).
+    """
+
+    def __init__(self, state: _RunState, backup_dir: Path, history: TrainHistory,
+                 history_csv: Path | None) -> None:
+        super().__init__(backup_dir=str(backup_dir), double_checkpoint=True,
+                         delete_checkpoint=False)
+        self.state = state
+        self.history = history
+        self.history_csv = history_csv
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        try:
+            super().on_train_begin(logs)
+        except json.JSONDecodeError:
+            # A torn training_metadata.json (killed while writing it): the previous
+            # checkpoint pair is whole, so go back to it.
+            prev_w, prev_m = Path(self._prev_weights_path), Path(
+                self._prev_training_metadata_path)
+            if not (prev_w.is_file() and prev_m.is_file()):
+                raise
+            os.replace(prev_w, self._weights_path)
+            os.replace(prev_m, self._training_metadata_path)
+            self._load_model()
+        done = int(getattr(self.model, "_initial_epoch", None) or 0)
+        kept = [r for r in self.history.rows if r.epoch <= done and not r.partial]
+        if kept != self.history.rows or done == 0:
+            self.history.rows[:] = kept
+            if self.history_csv is not None:
+                write_history_csv(self.history_csv, kept)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # The row _ProgressCallback just made says whether this epoch ran to its end.
+        rows = self.history.rows
+        if not rows or rows[-1].epoch != epoch + 1 or rows[-1].partial:
+            return
+        super().on_epoch_end(epoch, logs)
+
+
+def checkpoint_epoch(backup_dir: str | os.PathLike[str]) -> int:
+    """Epochs finished according to a checkpoint folder (0 without a readable one)."""
+    for name in ("training_metadata.json", "training_metadata.json.bkp"):
+        try:
+            data = json.loads((Path(backup_dir) / name).read_text(encoding="utf-8"))
+            return int(data["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
     """scikit-learn's 'balanced' weights, n / (k * count); absent classes get 1.0."""
     from sklearn.utils.class_weight import compute_class_weight
@@ -311,7 +443,14 @@ class NetTraining:
 
     def __init__(self, model: keras.Model, hyper_params: HyperParams | Mapping[str, Any],
                  report: Reporter = no_report, cancel: CancelToken | None = None,
-                 batch_interval: float = 0.25) -> None:
+                 batch_interval: float = 0.25, *,
+                 checkpoint_dir: str | os.PathLike[str] | None = None,
+                 history_csv: str | os.PathLike[str] | None = None,
+                 history_rows: Sequence[EpochRow] = ()) -> None:
+        """``checkpoint_dir``: back up weights, optimizer and epoch at each epoch end
+        (BackupAndRestore) and restore from there when it holds a checkpoint, so a
+        killed training resumes at the next epoch. ``history_csv``: append each epoch's
+        row as it lands. ``history_rows``: the epochs a resumed run already has."""
         self.model = model
         self.config: dict[str, Any] = (hyper_params.first()
                                        if isinstance(hyper_params, HyperParams)
@@ -319,6 +458,9 @@ class NetTraining:
         self.report = report
         self.cancel = cancel
         self.batch_interval = batch_interval
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.history_csv = Path(history_csv) if history_csv is not None else None
+        self.history_rows = list(history_rows)
 
     def train(self, dataset: DatasetLike,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainHistory:
@@ -352,7 +494,8 @@ class NetTraining:
         batch_size = int(config["batch_size"])
         patience = int(config.get("patience", 0))
         monitor = "val_loss" if validation is not None else "loss"
-        history = TrainHistory(validation=validation is not None, monitor=monitor,
+        history = TrainHistory(rows=list(self.history_rows),
+                               validation=validation is not None, monitor=monitor,
                                epochs=epochs)
         state = _RunState(self.cancel)
         if state.check():
@@ -376,13 +519,23 @@ class NetTraining:
             callbacks.append(early)
         callbacks.append(_ProgressCallback(state, history, self.report, epochs, batches,
                                            self.batch_interval))
+        if self.history_csv is not None:
+            callbacks.append(_HistoryAppend(history, self.history_csv))
+        if self.checkpoint_dir is not None:
+            callbacks.append(_Backup(state, self.checkpoint_dir, history, self.history_csv))
         callbacks.append(_CancelCallback(state))
 
-        self.model.fit(
-            x, y, batch_size=batch_size, epochs=epochs, verbose=0,
-            validation_data=validation, class_weight=class_weight,
-            callbacks=callbacks, shuffle=True,
-        )
+        # BackupAndRestore tells fit where to start through this attribute, and Keras
+        # never clears it: a later fit of the same model would skip epochs.
+        self.model._initial_epoch = None
+        try:
+            self.model.fit(
+                x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                validation_data=validation, class_weight=class_weight,
+                callbacks=callbacks, shuffle=True,
+            )
+        finally:
+            self.model._initial_epoch = None
 
         history.stopped = state.stop_seen
         if early is not None and not history.stopped:
