@@ -10,7 +10,9 @@ Why a worker thread: Ctrl+C raises KeyboardInterrupt in the main thread only. Th
 in a worker and the main thread just draws its events, so an interrupt never lands inside
 Keras: it sets the cancel token, training stops at its next batch keeping the finished
 epochs, tuning keeps its finished folds, and the run is recorded as stopped (exit 130).
-A second Ctrl+C leaves at once.
+A second Ctrl+C leaves at once. SIGTERM and SIGHUP (a shutdown, a dropped SSH connection)
+do the same, but the run is recorded as interrupted and the exit status is 128 + the
+signal's number; ``convonet train --resume RUN_DIR`` (or ``tune --resume``) continues it.
 
 Exit statuses: 0 done, 1 an unexpected failure (details in the log file), 2 a problem the
 user can fix (params, data, model, missing files; one line on stderr), 130 stopped.
@@ -307,7 +309,13 @@ class Runner:
         self.output = output
         self.cancel: CancelToken = CancelToken()
         self.interrupted = False
+        #: SIGTERM or SIGHUP, when one of them (not Ctrl+C) stopped the command.
+        self.signal: int | None = None
         self._abandoned = threading.Event()
+
+    def signalled(self) -> bool:
+        """True once SIGTERM or SIGHUP arrived: runs cut short are then "interrupted"."""
+        return self.signal is not None
 
     def call(self, fn: Callable[[Reporter, CancelToken], T], title: str, *,
              stoppable: bool = False) -> T:
@@ -457,23 +465,9 @@ def prep(data_params: DataParams, which: str, *, seed: int = 42,
     return load
 
 
-@contextlib.contextmanager
-def recorded(run: RunFolder) -> Iterator[RunFolder]:
-    """Mark the run failed or stopped if the command ends early; else leave it be."""
-    try:
-        yield run
-    except Stopped:
-        if run.info.get("status") == "running":
-            run.finish("stopped")
-        raise
-    except KeyboardInterrupt:
-        if run.info.get("status") == "running":
-            run.finish("interrupted", error="left at a second Ctrl+C")
-        raise
-    except Exception as exc:
-        if run.info.get("status") == "running":
-            run.finish("failed", error=f"{type(exc).__name__}: {one_line(exc)}")
-        raise
+def run_path(run: RunFolder | None) -> str | None:
+    """The run folder as text for the output (None when it could not be written)."""
+    return str(run.path) if run is not None else None
 
 
 def dataset_line(ds: Dataset, what: str) -> str:
@@ -566,56 +560,76 @@ def tuning_table(result: Any, limit: int = 30) -> Table:
 
 # ---- commands ---------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
-    """Load the training set, build the model, train, save the model and the history."""
+    """Load the training set, build the model, train, save the model and the history.
+
+    With --resume RUN_DIR: continue that stopped or interrupted training at the epoch
+    after its checkpoint, on its own params and training set.
+    """
     results_dir = results_dir_of(args)
+    resume: RunFolder | None = None
+    if getattr(args, "resume", None) is not None:
+        from convonet.core.records import resume_problem
+        from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON, RunFolder
+
+        try:
+            resume = RunFolder.open(args.resume)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        problem = resume_problem(resume)
+        if problem is not None:
+            raise UsageError(f"cannot resume: {problem}")
+        args.data_params = resume.file(DATA_PARAMS_JSON)
+        args.hyper_params = resume.file(HYPER_PARAMS_JSON)
+        args.epochs = None
+        args.validation = bool(resume.info.get("validation"))
     data_params, hyper_params = load_params(args, output)
     start_keras(output)
+    from convonet.core import records
     from convonet.core.model import NetModel, save_model
-    from convonet.core.runs import RunFolder
-    from convonet.core.training import NetTraining
 
     model_path: Path = args.model or default_model_path(results_dir, data_params)
     config = hyper_params.first()
-    train_set = runner.call(prep(data_params, "train", seed=int(config["seed"])), "load")
+    seed = int(config["seed"])
+    if resume is not None and resume.info.get("seed") is not None:
+        seed = int(resume.info["seed"])
+    train_set = runner.call(prep(data_params, "train", seed=seed), "load")
     output.line(dataset_line(train_set, "training set"))
-
-    net = NetModel(hyper_params)
-    model = net.build(train_set.image_shape, train_set.num_classes, train_set.class_names)
-    output.print(summary_table(net.summary()))
     validation = bool(args.validation)
-    run = RunFolder.create(results_dir, "training", hyper_params=hyper_params,
-                           data_params=data_params, seed=int(config["seed"]),
-                           fingerprint=train_set.fingerprint, validation=validation,
-                           epochs=int(config["epochs"]), class_names=train_set.class_names)
-    with recorded(run):
-        started = time.monotonic()
+    signalled = runner.signalled
+
+    if resume is not None:
+        records.check_fingerprint(resume, train_set)
+        folder = resume
 
         def train(report: Reporter, cancel: CancelToken) -> Any:
-            training = NetTraining(model, hyper_params, report, cancel)
-            return training.train_val(train_set) if validation else training.train(train_set)
+            return records.resume_training(folder, dataset=train_set, report=report,
+                                           cancel=cancel, interrupted=signalled)
+    else:
+        net = NetModel(hyper_params)
+        model = net.build(train_set.image_shape, train_set.num_classes,
+                          train_set.class_names)
+        output.print(summary_table(net.summary()))
 
-        history = runner.call(train, "train", stoppable=True)
-        seconds = time.monotonic() - started
-        history.to_csv(run.file(HISTORY_CSV))
-        saved = [save_model(model, run.file(RUN_MODEL), class_names=train_set.class_names)]
-        stopped = history.stopped or runner.interrupted
-        if not stopped:  # a stopped model stays in the run folder, never over a good one
-            saved.append(save_model(model, model_path, class_names=train_set.class_names))
-        complete = [r for r in history.rows if not r.partial]
-        last = complete[-1] if complete else None
-        metrics = {
-            "loss": last.loss if last else None,
-            "accuracy": last.accuracy if last else None,
-            "val_loss": last.val_loss if last else None,
-            "val_accuracy": last.val_accuracy if last else None,
-            "epochs_done": len(complete),
-            "best_epoch": history.best_epoch,
-            "restored_epoch": history.restored_epoch,
-            "early_stopped": history.early_stopped,
-            "seconds": round(seconds, 3),
-        }
-        status = "stopped" if stopped else "finished"
-        run.finish(status, metrics=metrics, model=str(saved[-1]))
+        def train(report: Reporter, cancel: CancelToken) -> Any:
+            return records.train_run(model, hyper_params, train_set, validation, results_dir,
+                                     data_params, report=report, cancel=cancel,
+                                     interrupted=signalled)
+
+    outcome = runner.call(train, "train", stoppable=True)
+    history, run, metrics = outcome.history, outcome.run, outcome.metrics
+    seconds = float(metrics["seconds"])
+    stopped = history.stopped or runner.interrupted
+    status = outcome.status
+    if stopped and status == "finished":  # Ctrl+C after the last epoch's end
+        status = "stopped"
+    saved = [outcome.model_file] if outcome.model_file is not None else []
+    if not stopped:  # a stopped model stays in the run folder, never over a good one
+        saved.append(save_model(outcome.model, model_path,
+                                class_names=train_set.class_names))
+        if run is not None:
+            run.update(model=str(saved[-1]))
+    complete = [r for r in history.rows if not r.partial]
+    last = complete[-1] if complete else None
 
     output.print(history_table(history))
     words = f"{status} after {len(complete)} of {history.epochs} epoch(s) in {seconds:.1f} s"
@@ -626,12 +640,19 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     if history.restored_epoch is not None:
         words += f" (weights of epoch {history.restored_epoch}, early stopping)"
     output.line(words, style="bold")
-    output.line(f"model: {saved[-1]}")
-    output.line(f"run folder: {run.path}")
-    output.emit_json({"command": "train", "status": status, "run_dir": str(run.path),
-                      "model": str(saved[-1]), "validation": validation,
+    if saved:
+        output.line(f"model: {saved[-1]}")
+    run_dir = str(run.path) if run is not None else None
+    if run_dir:
+        output.line(f"run folder: {run_dir}")
+        if stopped:
+            output.line(f"resume with: convonet train --resume {run_dir}")
+    output.emit_json({"command": "train", "status": status, "run_dir": run_dir,
+                      "model": str(saved[-1]) if saved else None, "validation": validation,
                       "class_names": train_set.class_names, "metrics": metrics,
                       "history": history.as_rows(), "seconds": seconds})
+    if status == "interrupted" and runner.signal is not None:
+        return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
 
 
@@ -665,8 +686,9 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     result = runner.call(search, "tune", stoppable=True)
     seconds = time.monotonic() - started
     stopped = result.stopped or runner.interrupted
-    if stopped and result.run is not None and result.run.info.get("status") != "stopped":
-        result.run.finish("stopped")
+    ending = "interrupted" if runner.signalled() else "stopped"
+    if stopped and result.run is not None and result.run.info.get("status") != ending:
+        result.run.finish(ending)
     output.print(tuning_table(result))
     best_file: Path | None = None
     if result.best_params is not None:
@@ -683,7 +705,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         output.line(f"run folder: {run_dir}")
         if stopped:
             output.line(f"resume with: convonet tune --resume {run_dir}")
-    output.emit_json({"command": "tune", "status": "stopped" if stopped else "finished",
+    output.emit_json({"command": "tune", "status": ending if stopped else "finished",
                       "run_dir": run_dir, "strategy": result.strategy,
                       "searched": result.searched, "best_params": result.best_params,
                       "best_score": result.best_score, "fits_done": result.fits_done,
@@ -695,6 +717,8 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                                                   "iter", "n_resources")}
                                for r in result.ranked()],
                       "seconds": seconds})
+    if stopped and runner.signal is not None:
+        return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
 
 
@@ -713,27 +737,24 @@ def cmd_evaluate(args: argparse.Namespace, output: Output, runner: Runner) -> in
     """Loss and accuracy of a saved model on the test set."""
     results_dir, data_params, model, _, model_path, test_set = _testing_inputs(
         args, output, runner)
-    from convonet.core.runs import RunFolder
-    from convonet.core.testing import NetTesting
+    from convonet.core.records import evaluate_run
 
-    run = RunFolder.create(results_dir, "evaluation", data_params=data_params,
-                           fingerprint=test_set.fingerprint, model=str(model_path))
-    with recorded(run):
-        started = time.monotonic()
-        evaluation = runner.call(lambda report, cancel: NetTesting(model).evaluate(test_set),
-                                 "evaluate")
-        seconds = time.monotonic() - started
-        metrics = {"accuracy": evaluation.accuracy, "loss": evaluation.loss,
-                   "count": evaluation.count, "seconds": round(seconds, 3)}
-        run.finish("finished", metrics=metrics)
+    started = time.monotonic()
+    outcome = runner.call(lambda report, cancel: evaluate_run(
+        model, test_set, results_dir, data_params=data_params, model_path=model_path,
+        report=report), "evaluate")
+    seconds = time.monotonic() - started
+    evaluation, run = outcome.evaluation, outcome.run
+    metrics = {"accuracy": evaluation.accuracy, "loss": evaluation.loss,
+               "count": evaluation.count, "seconds": round(seconds, 3)}
     table = Table(title="Evaluation", title_justify="left")
     table.add_column("test images", justify="right")
     table.add_column("accuracy", justify="right")
     table.add_column("loss", justify="right")
     table.add_row(str(evaluation.count), f"{evaluation.accuracy:.4f}", f"{evaluation.loss:.4f}")
     output.print(table)
-    output.line(f"model: {model_path}   run folder: {run.path}   {seconds:.1f} s")
-    output.emit_json({"command": "evaluate", "status": "finished", "run_dir": str(run.path),
+    output.line(f"model: {model_path}   run folder: {run_path(run)}   {seconds:.1f} s")
+    output.emit_json({"command": "evaluate", "status": "finished", "run_dir": run_path(run),
                       "model": str(model_path), **metrics, "seconds": seconds})
     return EXIT_OK
 
@@ -742,40 +763,35 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     """The confusion matrix and per-class precision, recall and F1 on the test set."""
     results_dir, data_params, model, names, model_path, test_set = _testing_inputs(
         args, output, runner)
-    from convonet.core.runs import RunFolder
-    from convonet.core.testing import NetTesting
+    from convonet.core.records import predict_run
     from convonet.tui.widgets.heatmap import confusion_table, legend  # rich only
 
-    run = RunFolder.create(results_dir, "prediction", data_params=data_params,
-                           fingerprint=test_set.fingerprint, model=str(model_path))
-    with recorded(run):
-        started = time.monotonic()
-        prediction = runner.call(lambda report, cancel: NetTesting(model).predict(test_set),
-                                 "predict")
-        seconds = time.monotonic() - started
-        if names is not None:  # the model's own class names, matched by index
-            prediction.class_names = list(names)
-        prediction.to_csv(run.file(CONFUSION_CSV), run.file(REPORT_CSV))
-        metrics = {"accuracy": prediction.accuracy, "count": prediction.count,
-                   "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
-                   "seconds": round(seconds, 3)}
-        run.finish("finished", metrics=metrics)
+    started = time.monotonic()
+    # The model's own class names, matched by index.
+    outcome = runner.call(lambda report, cancel: predict_run(
+        model, test_set, results_dir, class_names=names, data_params=data_params,
+        model_path=model_path, report=report), "predict")
+    seconds = time.monotonic() - started
+    prediction, run = outcome.prediction, outcome.run
+    metrics = {"accuracy": prediction.accuracy, "count": prediction.count,
+               "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
+               "seconds": round(seconds, 3)}
     output.print(confusion_table(prediction.confusion, prediction.class_names))
     if any(name != str(i) for i, name in enumerate(prediction.class_names)):
         output.print(legend(prediction.class_names))
     output.print(report_table(prediction))
     output.line(f"accuracy {prediction.accuracy:.4f} on {prediction.count} test images "
                 f"in {seconds:.1f} s", style="bold")
-    output.line(f"model: {model_path}   run folder: {run.path}")
+    output.line(f"model: {model_path}   run folder: {run_path(run)}")
     output.emit_json({
-        "command": "predict", "status": "finished", "run_dir": str(run.path),
+        "command": "predict", "status": "finished", "run_dir": run_path(run),
         "model": str(model_path), **metrics, "class_names": prediction.class_names,
         "confusion": prediction.confusion,
         "report": [{"index": r.index if r.index >= 0 else None, "class": r.name,
                     "precision": r.precision, "recall": r.recall, "f1": r.f1,
                     "support": r.support} for r in prediction.report_rows()],
-        "files": {"confusion": str(run.file(CONFUSION_CSV)),
-                  "report": str(run.file(REPORT_CSV))},
+        "files": {"confusion": str(outcome.files[0]) if outcome.files else None,
+                  "report": str(outcome.files[1]) if outcome.files else None},
         "seconds": seconds})
     return EXIT_OK
 
@@ -795,8 +811,8 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
         data_params, _ = load_params(args, output, need_hyper=False)
     start_keras(output)
     from convonet.core.model import model_io_shape
-    from convonet.core.runs import RunFolder
-    from convonet.core.testing import NetTesting, list_images, write_classifications_csv
+    from convonet.core.records import classify_run
+    from convonet.core.testing import list_images, write_classifications_csv
 
     files = list_images(list(args.paths))
     if not files:
@@ -806,24 +822,17 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
         (h, w, c), _ = model_io_shape(model)
         data_params = DataParams({"image_size": [h, w],
                                   "color_mode": "grayscale" if c == 1 else "rgb"})
-    run = RunFolder.create(results_dir, "classification", data_params=data_params,
-                           model=str(model_path), inputs=[str(p) for p in args.paths])
-    with recorded(run):
-        started = time.monotonic()
-        rows = runner.call(lambda report, cancel: NetTesting(model).classify(
-            files, data_params, class_names=names, report=report), "classify")
-        seconds = time.monotonic() - started
-        if not rows:
-            raise UsageError(f"none of the {len(files)} file(s) is a readable image")
-        csv_path = write_classifications_csv(rows, run.file(CLASSIFICATIONS_CSV))
-        if args.csv is not None:
-            csv_path = write_classifications_csv(rows, args.csv)
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[r.name] = counts.get(r.name, 0) + 1
-        run.finish("finished", metrics={"count": len(rows),
-                                        "skipped": len(files) - len(rows),
-                                        "per_class": counts, "seconds": round(seconds, 3)})
+    started = time.monotonic()
+    outcome = runner.call(lambda report, cancel: classify_run(
+        model, list(args.paths), data_params, results_dir, class_names=names,
+        model_path=model_path, report=report), "classify")
+    seconds = time.monotonic() - started
+    rows, run = outcome.rows, outcome.run
+    if not rows:
+        raise UsageError(f"none of the {len(files)} file(s) is a readable image")
+    csv_path = outcome.csv
+    if args.csv is not None:
+        csv_path = write_classifications_csv(rows, args.csv)
     table = Table(title=f"Classified {len(rows)} image(s)", title_justify="left")
     for name, justify in (("file", "left"), ("class", "left"), ("confidence", "right"),
                           ("2nd", "left"), ("3rd", "left")):
@@ -835,9 +844,9 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
     output.print(table)
     if len(rows) > SHOWN_CLASSIFICATIONS:
         output.line(f"... and {len(rows) - SHOWN_CLASSIFICATIONS} more in {csv_path}")
-    output.line(f"csv: {csv_path}   run folder: {run.path}   {seconds:.1f} s")
+    output.line(f"csv: {csv_path}   run folder: {run_path(run)}   {seconds:.1f} s")
     output.emit_json({
-        "command": "classify", "status": "finished", "run_dir": str(run.path),
+        "command": "classify", "status": "finished", "run_dir": run_path(run),
         "model": str(model_path), "csv": str(csv_path), "count": len(rows),
         "skipped": len(files) - len(rows),
         "classifications": [{"file": str(r.path), "index": r.index, "class": r.name,
@@ -923,12 +932,39 @@ def start_keras(output: Output) -> None:
         output.err.print(Text(f"keras: {output.backend}", style="dim"))
 
 
+@contextlib.contextmanager
+def signals_as_interrupt(runner: Runner) -> Iterator[None]:
+    """SIGTERM and SIGHUP (a shutdown, a dropped SSH connection) act as Ctrl+C does:
+    the running task stops at its next batch or fold and what finished is kept; the
+    runner remembers the signal so the run is recorded as interrupted, not stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal
+
+    def handler(signum: int, frame: Any) -> None:
+        if runner.signal is None:
+            runner.signal = signum
+        raise KeyboardInterrupt
+
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, handler) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _run(args: argparse.Namespace, output: Output) -> int:
     command = args.command
     runner = Runner(output)
     try:
-        return COMMANDS[command](args, output, runner)
+        with signals_as_interrupt(runner):
+            return COMMANDS[command](args, output, runner)
     except (Stopped, KeyboardInterrupt):
+        if runner.signal is not None:
+            return _interrupted(args, output, runner)
         # A stop is not an error: say so without the "error:" prefix scripts grep for.
         print(f"{PROG}: stopped; what finished is recorded", file=sys.stderr, flush=True)
         output.emit_json({"command": command, "status": "stopped"})
@@ -987,6 +1023,22 @@ def _parser(commands: Any, name: str, help_text: str, description: str,
     return parser
 
 
+def _interrupted(args: argparse.Namespace, output: Output, runner: Runner) -> int:
+    """A signal ended the command: runs still open are recorded as interrupted."""
+    import signal
+
+    from convonet.core.records import active_runs, mark_interrupted
+
+    name = signal.Signals(runner.signal or signal.SIGTERM).name
+    marked = mark_interrupted(active_runs(results_dir_of(args)), name)
+    with contextlib.suppress(OSError):  # the terminal may be gone with the connection
+        print(f"{PROG}: interrupted by {name}; what finished is recorded", file=sys.stderr,
+              flush=True)
+        output.emit_json({"command": args.command, "status": "interrupted", "signal": name,
+                          "run_dir": str(marked[0].path) if marked else None})
+    return 128 + int(runner.signal or signal.SIGTERM)
+
+
 def add_commands(commands: Any) -> None:
     """Add the headless subcommands to ``convonet``'s subparsers."""
     demo_args = ("--data-params DEMO/demo_data_params.json "
@@ -1000,11 +1052,15 @@ def add_commands(commands: Any) -> None:
                 f"  convonet train {demo_args} --no-validation\n"
                 "  convonet train --data-params app_input/mnist_data_params.json "
                 "--hyper-params app_input/mnist_hyper_params.json --epochs 3 "
-                "--model app_results/mnist.keras")
+                "--model app_results/mnist.keras\n"
+                "  convonet train --resume app_results/runs/20250101-120000-training")
     _common(p, model=True)
     p.add_argument("--validation", action=argparse.BooleanOptionalAction, default=True,
                    help="hold out validation_split for validation (default: on)")
     p.add_argument("--epochs", type=int, metavar="N", help="override the epochs to train")
+    p.add_argument("--resume", metavar="RUN_DIR", type=Path,
+                   help="continue a stopped or interrupted training run at the epoch after "
+                        "its last checkpoint (its own params and training set)")
 
     p = _parser(commands, "tune", "grid search or successive halving without the app",
                 "Cross-validate every combination of the hyper params' comma-separated "
