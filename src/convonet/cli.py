@@ -3,7 +3,8 @@
 ``convonet train | tune | evaluate | predict | classify | demo`` run the core tasks without
 the app (see ``convonet.headless``).
 
-``convonet serve`` serves the app to a browser (see ``convonet.serve``).
+``convonet serve`` serves the app to a browser (see ``convonet.serve``); ``convonet keys``
+lists every key binding id for the user's keymap file (see ``convonet.keymap``).
 
 ``convonet`` alone (or ``--demo``) writes the bundled demo set once and opens the app on it.
 ``--data-params``/``--hyper-params`` open it on your own params files instead. A params file
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from convonet import __version__, serve
+from convonet import __version__, keymap, serve
 from convonet.headless import add_commands, worker_left_running
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.set_defaults(handler=run_tui)
     add_commands(commands)
     serve.add_command(commands, _add_tui_options)
+    keymap.add_command(commands)
     parser.set_defaults(handler=run_tui)
     return parser
 

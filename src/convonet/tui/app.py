@@ -7,6 +7,7 @@ same state, and each screen is an App mode: switching with 1-6 keeps its widgets
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -63,6 +64,8 @@ class ConvonetApp(App[None]):
         Binding("question_mark", "show_keys", "Keys", id="app.keys"),
         Binding("f1", "show_keys", "Keys", id="app.keys_f1", show=False),
         Binding("f2", "show_about", "About", id="app.about", show=False),
+        Binding("f12", "save_screenshot", "Screenshot", id="app.screenshot", show=False,
+                tooltip="Save an SVG screenshot of this screen in the results folder"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -100,6 +103,38 @@ class ConvonetApp(App[None]):
     def on_mount(self) -> None:
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
+        self.apply_user_keymap()
+
+    def apply_user_keymap(self) -> None:
+        """Remap keys from the user's keys.toml/keys.json; a bad entry is named, not fatal."""
+        from convonet.keymap import load_user_keymap
+
+        keymap = load_user_keymap()
+        if keymap.keys:
+            self.set_keymap(keymap.keys)
+        for problem in keymap.problems:
+            self.notify(problem, title="Key config", severity="warning", timeout=20,
+                        markup=False)
+
+    def action_save_screenshot(self) -> None:
+        """Save this screen as SVG in <results>/screenshots (in a browser, also download it)."""
+        folder = self.results_dir / "screenshots"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = f"convonet-{self.current_mode}-{stamp}.svg"
+        count = 1
+        while (folder / name).exists():  # two in one second must not overwrite each other
+            count += 1
+            name = f"convonet-{self.current_mode}-{stamp}-{count}.svg"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(name, str(folder))
+        except OSError as exc:
+            self.notify(f"Cannot save the screenshot: {exc}", title="Screenshot",
+                        severity="error", markup=False)
+            return
+        self.notify(f"Saved {path}", title="Screenshot", markup=False)
+        if self.is_web:
+            self.deliver_text(path, save_filename=name, mime_type="image/svg+xml")
 
     # ---- screens ---------------------------------------------------------------------
     async def action_goto(self, name: str) -> None:
