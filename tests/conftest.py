@@ -143,6 +143,7 @@ def fixed_prediction() -> tuple[Any, Any]:
     """``(prediction, test_set)``: see ``make_fixed_prediction``."""
     return make_fixed_prediction()
 
+
 # ---- the tuning screen: a recorded search, nothing fitted --------------------------------
 #: Held-out accuracy per (combination, fold) of a 2x2 grid with 3 folds; combination 3
 #: fails on its second fold.
@@ -212,3 +213,137 @@ def fixed_tune_result() -> Callable[..., Any]:
 def tune_records() -> Callable[..., Any]:
     """``tune_records()`` -> (tuner, records): see ``make_tune_records``."""
     return make_tune_records
+
+
+# ---- the runs screen: hand-written run folders with fixed times and numbers -------------
+def _write_run(root: Path, name: str, record: dict[str, Any],
+               files: dict[str, str] | None = None, hyper: dict[str, Any] | None = None,
+               data: dict[str, Any] | None = None) -> Path:
+    import json
+
+    from convonet.core.params import DataParams, HyperParams
+
+    folder = root / "runs" / name
+    folder.mkdir(parents=True)
+    base = {"pid": 1, "host": "gpu-box", "keras_backend": "tensorflow",
+            "versions": {"python": "3.11.9", "keras": "3.15.0"}, "seed": 42,
+            "dataset_fingerprint": "3f9a0c1d2e4b5a6c", "metrics": {}, "ended": None}
+    (folder / "run.json").write_text(json.dumps({**base, **record}, indent=2))
+    if hyper is not None:
+        HyperParams().edit(**hyper).save(folder / "hyper_params.json")
+    if data is not None:
+        DataParams(data).save(folder / "data_params.json")
+    for file, text in (files or {}).items():
+        (folder / file).write_text(text)
+    return folder
+
+
+def _history_csv(rows: list[tuple[float, float, float | None, float | None]],
+                 partial_last: bool = False) -> str:
+    lines = ["epoch,loss,accuracy,val_loss,val_accuracy,learning_rate,seconds,batches,partial"]
+    for i, (loss, acc, vloss, vacc) in enumerate(rows, start=1):
+        partial = partial_last and i == len(rows)
+        lines.append(f"{i},{loss},{acc},{'' if vloss is None else vloss},"
+                     f"{'' if vacc is None else vacc},0.02,{30.5 + i},19,{partial}")
+    return "\n".join(lines) + "\n"
+
+
+def write_fixed_runs(results_dir: Path) -> list[Path]:
+    """Eight runs of every task and status, newest last here (the screen lists it first)."""
+    data = {"train_dir": "data/demo/train", "test_dir": "data/demo/test",
+            "image_size": [28, 28], "color_mode": "grayscale"}
+    confusion = "true \\ predicted," + ",".join(
+        f"{i} {n}" for i, n in enumerate(LUNG_CLASSES)) + "\n" + "".join(
+        f"{i} {n}," + ",".join(str(v) for v in row) + "\n"
+        for i, (n, row) in enumerate(zip(LUNG_CLASSES, LUNG_CONFUSION, strict=True)))
+    report = ("index,class,precision,recall,f1,support\n"
+              "0,adenocarcinoma,0.774194,0.800000,0.786885,30\n"
+              "1,large.cell.carcinoma,0.736842,0.700000,0.717949,20\n"
+              "2,normal,0.961538,1.000000,0.980392,25\n"
+              "3,squamous.cell.carcinoma,0.833333,0.800000,0.816327,25\n"
+              ",macro avg,0.826477,0.825000,0.825388,100\n"
+              ",weighted avg,0.829066,0.830000,0.829263,100\n")
+    results = ("params,param_num_filters,param_num_units,mean_test_score,std_test_score,"
+               "rank_test_score,mean_test_loss,mean_fit_time,status,reason,iter,"
+               "n_resources,combination_index\n"
+               '"{""num_filters"": 32, ""num_units"": 128}",32,128,0.9012,0.0110,1,0.3120,'
+               "41.2,ok,,0,600,3\n"
+               '"{""num_filters"": 32, ""num_units"": 64}",32,64,0.8870,0.0140,2,0.3480,'
+               "38.9,ok,,0,600,2\n"
+               '"{""num_filters"": 16, ""num_units"": 128}",16,128,0.8650,0.0210,3,0.3910,'
+               "30.1,ok,,0,600,1\n"
+               '"{""num_filters"": 16, ""num_units"": 64}",16,64,,,4,,,failed,'
+               "out of memory,0,600,0\n")
+    t = "2025-03-14T{}+01:00"
+    return [
+        _write_run(results_dir, "20250314-084500-training",
+                   {"task": "training", "status": "failed", "started": t.format("08:45:00"),
+                    "ended": t.format("08:45:07"), "validation": True, "epochs": 5,
+                    "error": "ValueError: the layers cannot fit 8x8 images"},
+                   hyper={"epochs": 5, "kernel_size": 9}, data=data),
+        _write_run(results_dir, "20250314-091500-training",
+                   {"task": "training", "status": "finished", "started": t.format("09:15:00"),
+                    "ended": t.format("09:17:42"), "validation": True, "epochs": 5,
+                    "metrics": {"loss": 0.28, "accuracy": 0.912, "val_loss": 0.33,
+                                "val_accuracy": 0.884, "epochs_done": 5}},
+                   files={"history.csv": _history_csv(
+                       [(1.21, 0.58, 0.98, 0.66), (0.74, 0.77, 0.61, 0.79),
+                        (0.49, 0.85, 0.45, 0.84), (0.35, 0.89, 0.37, 0.87),
+                        (0.28, 0.912, 0.33, 0.884)])},
+                   hyper={"epochs": 5, "num_filters": 32, "num_units": 128}, data=data),
+        _write_run(results_dir, "20250314-093000-training",
+                   {"task": "training", "status": "stopped", "started": t.format("09:30:00"),
+                    "ended": t.format("09:31:35"), "validation": True, "epochs": 5,
+                    "metrics": {"loss": 0.52, "accuracy": 0.83, "val_loss": 0.55,
+                                "val_accuracy": 0.81, "epochs_done": 3}},
+                   files={"history.csv": _history_csv(
+                       [(1.45, 0.49, 1.2, 0.58), (0.88, 0.72, 0.8, 0.74),
+                        (0.52, 0.83, 0.55, 0.81), (0.47, 0.85, None, None)],
+                       partial_last=True)},
+                   hyper={"epochs": 5, "num_filters": 16, "num_units": 64,
+                          "init_rate": 0.01}, data=data),
+        _write_run(results_dir, "20250314-101000-tuning",
+                   {"task": "tuning", "status": "finished", "started": t.format("10:10:00"),
+                    "ended": t.format("10:18:20"),
+                    "metrics": {"best_score": 0.9012, "fits_done": 12, "total_fits": 12,
+                                "best_params": {"num_filters": 32, "num_units": 128}}},
+                   files={"results.csv": results},
+                   hyper={"num_filters": "16,32", "num_units": "64,128"}, data=data),
+        _write_run(results_dir, "20250314-110500-prediction",
+                   {"task": "prediction", "status": "finished",
+                    "started": t.format("11:05:00"), "ended": t.format("11:05:04"),
+                    "model": "app_results/lung.keras",
+                    "metrics": {"accuracy": 0.83, "count": 100, "macro_f1": 0.825}},
+                   files={"confusion.csv": confusion, "report.csv": report}, data=data),
+        _write_run(results_dir, "20250314-111000-evaluation",
+                   {"task": "evaluation", "status": "finished",
+                    "started": t.format("11:10:00"), "ended": t.format("11:10:03"),
+                    "model": "app_results/lung.keras",
+                    "metrics": {"accuracy": 0.83, "loss": 0.4512, "count": 100}}, data=data),
+        _write_run(results_dir, "20250314-113000-training",
+                   {"task": "training", "status": "interrupted",
+                    "started": t.format("11:30:00"), "validation": False, "epochs": 10,
+                    "metrics": {}},
+                   files={"history.csv": _history_csv(
+                       [(1.3, 0.55, None, None), (0.8, 0.74, None, None),
+                        (0.6, 0.8, None, None)])},
+                   hyper={"epochs": 10, "num_filters": 32, "num_units": 128}, data=data),
+        _write_run(results_dir, "20250314-120000-classification",
+                   {"task": "classification", "status": "finished",
+                    "started": t.format("12:00:00"), "ended": t.format("12:00:02"),
+                    "metrics": {"count": 3, "skipped": 0}},
+                   files={"classifications.csv":
+                          "file,index,class,confidence,top2_class,top2_confidence\n"
+                          "new/a.png,2,normal,0.981200,adenocarcinoma,0.010000\n"
+                          "new/b.png,0,adenocarcinoma,0.774000,normal,0.120000\n"
+                          "new/c.png,3,squamous.cell.carcinoma,0.512000,normal,0.300000\n"},
+                   data=data),
+    ]
+
+
+@pytest.fixture
+def fixed_runs(tmp_path: Path) -> Path:
+    """A results folder holding ``write_fixed_runs``'s eight runs; returns that folder."""
+    results = tmp_path / "results"
+    write_fixed_runs(results)
+    return results
