@@ -84,7 +84,7 @@ async def test_header_names_the_params_files(make_app: Any,
         assert app.sub_title == "demo_data_params.json · demo_hyper_params.json"
 
 
-async def test_keys_1_to_6_reach_every_screen_and_screens_persist(make_app: Any) -> None:
+async def test_number_keys_reach_every_screen_and_screens_persist(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         seen = {}

@@ -100,6 +100,8 @@ def _seed_commands() -> tuple[MenuCommand, ...]:
           "tune"),
         M("Tasks", "Stop Tuning", "Stop the search; the finished folds are kept", "tuning",
           "stop_tuning"),
+        M("Tasks", "Compare Runs", "Two past runs: curves overlaid, params side by side",
+          "runs", "compare_runs"),
         M("Help", "About", "Name, version and Keras backend", None, "app.show_about"),
         M("Help", "Keys", "Every key of the app and this screen", None, "app.show_keys"),
     )

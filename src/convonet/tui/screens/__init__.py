@@ -1,4 +1,4 @@
-"""The six screens, in key order (1-6). Each is a mode of the app, so it persists."""
+"""The seven screens, in key order (1-7). Each is a mode of the app, so it persists."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.screens.data import DataScreen
 from convonet.tui.screens.model import ModelScreen
 from convonet.tui.screens.params import ParamsScreen
+from convonet.tui.screens.runs import RunsScreen
 from convonet.tui.screens.testing import TestingScreen
 from convonet.tui.screens.training import TrainingScreen
 from convonet.tui.screens.tuning import TuningScreen
@@ -13,8 +14,8 @@ from convonet.tui.screens.tuning import TuningScreen
 SCREENS: dict[str, type[ConvonetScreen]] = {
     cls.SCREEN_NAME: cls
     for cls in (ParamsScreen, DataScreen, ModelScreen, TrainingScreen, TuningScreen,
-                TestingScreen)
+                TestingScreen, RunsScreen)
 }
 
 __all__ = ["SCREENS", "ConvonetScreen", "DataScreen", "ModelScreen", "ParamsScreen",
-           "TestingScreen", "TrainingScreen", "TuningScreen"]
+           "RunsScreen", "TestingScreen", "TrainingScreen", "TuningScreen"]
