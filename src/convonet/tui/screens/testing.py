@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -62,11 +62,9 @@ def shorten(text: str, width: int) -> str:
 def relabel(prediction: Prediction, names: Sequence[str] | None) -> Prediction:
     """The prediction with the model's class names (the training names) instead of the
     test folders' names, which may differ while classes are matched by index."""
-    if names is None or len(names) != len(prediction.class_names) \
-            or list(names) == prediction.class_names:
-        return prediction
-    per_class = [replace(row, name=names[row.index]) for row in prediction.per_class]
-    return replace(prediction, class_names=list(names), per_class=per_class)
+    from convonet.core.records import relabel_prediction
+
+    return relabel_prediction(prediction, names)
 
 
 # ---- the work that runs in thread workers ----------------------------------------------
@@ -80,23 +78,33 @@ class PredictOutcome:
 
 
 def evaluate_task(model: Any, test_set: Any, *, report: Reporter,
-                  cancel: CancelToken) -> Evaluation:
-    """Loss and accuracy on the test set (seconds on a big set, hence a worker)."""
-    from convonet.core.testing import NetTesting
+                  cancel: CancelToken, results_dir: Path | None = None,
+                  model_path: Path | None = None) -> Evaluation:
+    """Loss and accuracy on the test set (seconds on a big set, hence a worker), recorded
+    in a run folder under ``results_dir`` when given."""
+    if results_dir is None:
+        from convonet.core.testing import NetTesting
 
-    return NetTesting(model).evaluate(test_set)
+        return NetTesting(model).evaluate(test_set)
+    from convonet.core.records import evaluate_run
+
+    return evaluate_run(model, test_set, results_dir, model_path=model_path,
+                        report=report).evaluation
 
 
 def predict_task(model: Any, test_set: Any, class_names: Sequence[str] | None,
-                 out_dir: Path, *, report: Reporter, cancel: CancelToken) -> PredictOutcome:
-    """Predict the test set and write the confusion matrix and report CSVs.
+                 out_dir: Path, *, report: Reporter, cancel: CancelToken,
+                 model_path: Path | None = None) -> PredictOutcome:
+    """Predict the test set (recorded in a run folder) and write the confusion matrix and
+    report CSVs beside the other results.
 
     A folder that cannot be written does not lose the prediction: the outcome carries the
     reason and the screen shows both.
     """
-    from convonet.core.testing import NetTesting
+    from convonet.core.records import predict_run
 
-    prediction = relabel(NetTesting(model).predict(test_set), class_names)
+    prediction = predict_run(model, test_set, out_dir, class_names=class_names,
+                             model_path=model_path, report=report).prediction
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
         saved = prediction.to_csv(out_dir / f"prediction-{stamp}-confusion.csv",
@@ -109,11 +117,18 @@ def predict_task(model: Any, test_set: Any, class_names: Sequence[str] | None,
 
 def classify_task(model: Any, target: Path, data_params: DataParams,
                   class_names: Sequence[str] | None, *, report: Reporter,
-                  cancel: CancelToken) -> list[Classification]:
-    """Classify one image or a folder of images; unreadable files are reported, skipped."""
-    from convonet.core.testing import NetTesting
+                  cancel: CancelToken, results_dir: Path | None = None,
+                  model_path: Path | None = None) -> list[Classification]:
+    """Classify one image or a folder of images; unreadable files are reported, skipped.
+    The rows are also recorded in a run folder under ``results_dir`` when given."""
+    if results_dir is None:
+        from convonet.core.testing import NetTesting
 
-    return NetTesting(model).classify(target, data_params, class_names, report=report)
+        return NetTesting(model).classify(target, data_params, class_names, report=report)
+    from convonet.core.records import classify_run
+
+    return classify_run(model, [target], data_params, results_dir,
+                        class_names=class_names, model_path=model_path, report=report).rows
 
 
 # ---- widgets -----------------------------------------------------------------------------
@@ -444,6 +459,9 @@ class TestingScreen(ConvonetScreen):
         else:
             self.notify(f"{title}: {error}", severity="error")
 
+    def _results_dir(self) -> Path:
+        return Path(self.app.results_dir)  # type: ignore[attr-defined]
+
     def _start(self, busy: str) -> None:
         self._busy = busy
         self.update_status()
@@ -457,7 +475,8 @@ class TestingScreen(ConvonetScreen):
         self._start(f"Evaluating {len(test.y)} test images")
         self._made_with["evaluation"] = self._current_key()
         run_task(self, evaluate_task, self._model(), test, name="evaluation",
-                 description="Evaluation")
+                 description="Evaluation", results_dir=self._results_dir(),
+                 model_path=self.controller.model_path)
 
     def action_predict(self) -> None:
         """Prediction: the confusion heatmap and per-class scores (Tasks › Prediction)."""
@@ -468,7 +487,8 @@ class TestingScreen(ConvonetScreen):
         self._made_with["prediction"] = self._current_key()
         out_dir = Path(self.app.results_dir)  # type: ignore[attr-defined]
         run_task(self, predict_task, self._model(), test, self.model_class_names(), out_dir,
-                 name="prediction", description="Prediction")
+                 name="prediction", description="Prediction",
+                 model_path=self.controller.model_path)
 
     def action_classify_images(self) -> None:
         """Pick an image or a folder of images and classify them (beyond the seed)."""
@@ -489,7 +509,8 @@ class TestingScreen(ConvonetScreen):
             self._start(f"Classifying {path.name or path}")
             run_task(self, classify_task, self._model(), path, params,
                      self._classify_names(), name="classification",
-                     description="Classifying images")
+                     description="Classifying images", results_dir=self._results_dir(),
+                     model_path=self.controller.model_path)
             self._classified_from = path
 
         self.app.push_screen(FilePicker("Classify images: pick an image or a folder",

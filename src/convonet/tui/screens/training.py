@@ -13,6 +13,7 @@ as they come and drawn at most four times a second, however fast the epochs are.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -27,6 +28,7 @@ from convonet.core.events import (
     BatchProgress,
     CancelToken,
     EpochEnd,
+    LoadProgress,
     Reporter,
     TrainStart,
 )
@@ -37,6 +39,10 @@ from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from convonet.core.records import TrainOutcome
+    from convonet.core.runs import RunFolder
     from convonet.core.state import Controller
     from convonet.core.training import TrainHistory
 
@@ -46,12 +52,26 @@ DRAW_INTERVAL = 0.25
 
 
 def train_network(model: Any, hyper_params: Any, train_set: Any, validation: bool, *,
-                  report: Reporter, cancel: CancelToken) -> TrainHistory:
-    """The seed's TrainTask: one NetTraining run, from the model's current weights."""
-    from convonet.core.training import NetTraining
+                  report: Reporter, cancel: CancelToken, results_dir: Path | None = None,
+                  data_params: Any = None) -> TrainOutcome:
+    """The seed's TrainTask: one recorded training run, from the model's current weights
+    (a run folder with checkpoints under ``results_dir``, so it can be resumed)."""
+    from pathlib import Path
 
-    trainer = NetTraining(model, hyper_params, report=report, cancel=cancel)
-    return trainer.train_val(train_set) if validation else trainer.train(train_set)
+    from convonet.core.records import train_run
+
+    return train_run(model, hyper_params, train_set, validation,
+                     results_dir if results_dir is not None else Path("app_results"),
+                     data_params, report=report, cancel=cancel)
+
+
+def resume_network(run: RunFolder, train_set: Any, *, report: Reporter,
+                   cancel: CancelToken) -> TrainOutcome:
+    """Continue an interrupted training; its training set is loaded from the run's data
+    params copy when ``train_set`` is None."""
+    from convonet.core.records import resume_training
+
+    return resume_training(run, dataset=train_set, report=report, cancel=cancel)
 
 
 def ended_text(history: TrainHistory) -> str:
@@ -327,9 +347,54 @@ class TrainingScreen(ConvonetScreen):
         what = "Training with validation" if validation else "Training only"
         self.progress.show_text(f"{what}: starting…", bar=False)
         self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
-                              validation, name=TASK_NAME, description=what)
+                              validation, name=TASK_NAME, description=what,
+                              results_dir=getattr(self.app, "results_dir", None),
+                              data_params=c.data_params)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
         self._sync(force=True)
+
+    def resume_run(self, run: RunFolder) -> bool:
+        """Continue an interrupted (or stopped) training run to its last epoch.
+
+        The run's model, hyper params and training set come back from its folder (the
+        loaded training set is reused when it is the same data); the epochs it finished
+        are shown at once. False, with a notification saying why, when it cannot start.
+        """
+        from convonet.core.params import HyperParams
+        from convonet.core.records import resume_problem
+        from convonet.core.runs import BACKUP_DIR, HISTORY_CSV, HYPER_PARAMS_JSON
+        from convonet.core.training import checkpoint_epoch, read_history_csv
+
+        why = ("training is running: s stops it" if self.running else
+               "wait: another task is running" if self._other_task_running() else
+               resume_problem(run))
+        if why is not None:
+            self.notify(f"Cannot resume: {why}", title="Resume", severity="warning",
+                        markup=False)
+            return False
+        info = run.info
+        c = self.controller
+        try:
+            self._config = HyperParams.load(run.file(HYPER_PARAMS_JSON)).first()
+        except (OSError, ValueError) as exc:
+            self.notify(f"Cannot resume {run.path.name}: {exc}", title="Resume",
+                        severity="error", markup=False)
+            return False
+        self._validation = bool(info.get("validation"))
+        self._stopping = False
+        done = checkpoint_epoch(run.file(BACKUP_DIR))
+        self._rows = [asdict(r) for r in read_history_csv(run.file(HISTORY_CSV))
+                      if r.epoch <= done and not r.partial]
+        self._set_rows(self._rows)
+        same = c.train_set is not None and getattr(c.train_set, "fingerprint", None) \
+            and c.train_set.fingerprint == info.get("dataset_fingerprint")
+        self.progress.show_text(f"Resuming {run.path.name} after epoch {done}"
+                                + ("…" if same else ": loading its training set…"), bar=False)
+        self._job = run_task(self, resume_network, run, c.train_set if same else None,
+                              name=TASK_NAME, description="Resuming training")
+        self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
+        self._sync(force=True)
+        return True
 
     def _tick(self) -> None:
         self._flush()
@@ -347,7 +412,11 @@ class TrainingScreen(ConvonetScreen):
         if message.task != TASK_NAME or self._job is None:
             return
         event = message.event
-        if isinstance(event, TrainStart):
+        if isinstance(event, LoadProgress):
+            message.stop()
+            self.progress.show_text(f"Loading the training set: {event.done:,} of "
+                                    f"{event.total:,} images", bar=False)
+        elif isinstance(event, TrainStart):
             message.stop()
             self.progress.begin(event.epochs, event.batches, event.initial_epoch)
         elif isinstance(event, BatchProgress):
@@ -393,14 +462,24 @@ class TrainingScreen(ConvonetScreen):
         self._job = None
         self._stopping = False
         if message.ok and message.result is not None:
-            history = message.result
+            outcome = message.result
+            history = getattr(outcome, "history", outcome)
+            resumed = getattr(outcome, "model", model)
+            if resumed is not model:  # a resumed run: its own model and training set
+                model = c.model = resumed
+                c.train_set = getattr(outcome, "dataset", None) or c.train_set
+                c.model_path = None
+                c.model_dirty = True
             c.history = history
             if model is not None:
                 self._epochs_trained[id(model)] = \
                     self._epochs_trained.get(id(model), 0) + len(history.rows)
             self._draw_history(history)
+            run = getattr(outcome, "run", None)
             if history.stopped:
-                self.notify(ended_text(history), title="Training stopped")
+                self.notify(ended_text(history)
+                            + (f" · resumable from {run.path.name}" if run is not None else ""),
+                            title="Training stopped", markup=False)
         else:
             ran = len(self._rows)
             if model is not None:
