@@ -169,7 +169,7 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
               data_params: DataParams | None = None, *, report: Reporter = no_report,
               cancel: CancelToken | None = None,
               interrupted: Callable[[], bool] | None = None,
-              class_names: Sequence[str] | None = None, batch_interval: float = 0.25,
+              class_names: Sequence[str] | None = None, batch_interval: float | None = None,
               callbacks: Sequence[Any] = ()) -> TrainOutcome:
     """Train ``model`` (from its current weights) inside a new run folder.
 
@@ -195,20 +195,23 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
 def _train_in(run: RunFolder | None, model: keras.Model, hyper_params: HyperParams,
               dataset: Dataset, validation: bool, *, report: Reporter,
               cancel: CancelToken | None, interrupted: Callable[[], bool] | None,
-              class_names: Sequence[str], batch_interval: float,
+              class_names: Sequence[str], batch_interval: float | None,
               callbacks: Sequence[Any] = (), history_rows: Sequence[Any] = ()
               ) -> TrainOutcome:
     from convonet.core.model import save_model
     from convonet.core.training import NetTraining
 
     started = time.monotonic()
+    options: dict[str, Any] = {}
+    if batch_interval is not None:
+        options["batch_interval"] = batch_interval
     trainer = NetTraining(
-        model, hyper_params, report=report, cancel=cancel, batch_interval=batch_interval,
+        model, hyper_params, report=report, cancel=cancel,
         checkpoint_dir=run.file(BACKUP_DIR) if run is not None else None,
         history_csv=run.file(HISTORY_CSV) if run is not None else None,
-        history_rows=history_rows)
-    history = (trainer.train_val(dataset, callbacks) if validation
-               else trainer.train(dataset, callbacks))
+        history_rows=history_rows, **options)
+    fit = trainer.train_val if validation else trainer.train
+    history = fit(dataset, callbacks) if callbacks else fit(dataset)
     seconds = time.monotonic() - started
     status = "finished"
     if history.stopped:
@@ -282,7 +285,7 @@ def resume_training(run: RunFolder | str | os.PathLike[str], *,
                     dataset: Dataset | None = None, report: Reporter = no_report,
                     cancel: CancelToken | None = None,
                     interrupted: Callable[[], bool] | None = None,
-                    batch_interval: float = 0.25) -> TrainOutcome:
+                    batch_interval: float | None = None) -> TrainOutcome:
     """Continue a stopped or interrupted training at the epoch after its checkpoint.
 
     The model comes back from the run's start.keras plus the checkpoint (weights,
