@@ -264,6 +264,18 @@ async def test_the_app_runs_in_a_browser(served: tuple[str, subprocess.Popen[str
                 await tools.wait_for_text("Samples", timeout=15)  # its footer
                 await asyncio.sleep(0.5)  # let xterm.js paint the canvas
 
+                # F12 through the page: the app saves its SVG screenshot on the server.
+                await tools.send("Input.dispatchKeyEvent", type="rawKeyDown", key="F12",
+                                 code="F12", windowsVirtualKeyCode=123)
+                await tools.send("Input.dispatchKeyEvent", type="keyUp", key="F12",
+                                 code="F12", windowsVirtualKeyCode=123)
+                shots = tmp_path / "results" / "screenshots"
+                deadline = time.monotonic() + 15
+                while not list(shots.glob("convonet-data-*.svg")):
+                    assert time.monotonic() < deadline, "F12 in the browser saved nothing"
+                    await asyncio.sleep(0.2)
+                await tools.wait_for_text("Screenshot", timeout=10)  # its notification
+
                 shot = await tools.send("Page.captureScreenshot", format="png")
                 png = base64.b64decode(shot["data"])
                 (tmp_path / "browser.png").write_bytes(png)
