@@ -194,3 +194,26 @@ async def test_the_strategy_key_switches_grid_and_halving(make_app: Any,
         await pilot.pause()
         assert controller.hyper_params.search == "grid"
         assert text_of(screen, "#tune-info").startswith("Grid search")
+
+
+async def test_a_search_that_cannot_start_says_why(make_app: Any, tiny_set: Any) -> None:
+    # halving on too few images: greyed out before it starts, with the core's reason
+    hyper = grid_params().edit(search="halving", num_filters="2,4,6")
+    controller = Controller(hyper_params=hyper, train_set=tiny_set(per_class=3))
+    app = make_app(controller=controller)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_tuning(pilot)
+        assert screen.check_action("tune", ()) is None
+        status = text_of(screen, "#tune-status")
+        assert "successive halving needs at least" in status and "g switches" in status
+        await pilot.press("g")  # the full grid can run on it
+        await pilot.pause()
+        assert screen.check_action("tune", ()) is True
+        # a tuning share too small for the folds: the core refuses, the error is shown
+        controller.hyper_params = controller.hyper_params.edit(tuning_share=0.2)
+        await pilot.press("t")
+        await until_ended(pilot, screen)
+        assert type(app.screen).__name__ == "ErrorDialog"
+        line = text_of(screen, "#tune-line")
+        assert line.startswith("Tuning failed after 0 fits: ") and "tuning share" in line
+        assert controller.tuning is None

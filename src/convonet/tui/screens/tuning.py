@@ -35,7 +35,7 @@ from textual.widgets import ProgressBar, Static
 from convonet.core.events import CancelToken, Reporter
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.screens.params import set_dirty
-from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
 from convonet.tui.widgets.sortable_table import Column, SortableTable
 from convonet.tui.widgets.train_progress import format_duration
 
@@ -94,11 +94,10 @@ def fmt_secs(value: Any) -> str:
 
 
 def params_text(params: Mapping[str, Any] | None, searched: Sequence[str]) -> str:
-    """``lr 0.05, filters 32``: the searched values of a combination."""
+    """``lr 0.05, filters 32``: the searched values of a combination ("" if none vary)."""
     if not params:
         return ""
-    names = list(searched) or sorted(params)
-    return ", ".join(f"{short(n)} {fmt_value(params[n])}" for n in names if n in params)
+    return ", ".join(f"{short(n)} {fmt_value(params[n])}" for n in searched if n in params)
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:
@@ -126,27 +125,31 @@ def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
         n = tuning_images(hyper_params, len(train_set))
         images = f" on {n:,} images ({float(hyper_params.tuning_share):.0%})"
     if strategy == "halving" and combos > 1:
-        fits = halving_fits(hyper_params, train_set)
-        count = f"up to {fits} fits" if fits is not None else "fewer fits than the grid"
-        return (f"Successive halving: {combos} combinations × {folds} folds, "
-                f"{count}{images}")
+        if train_set is None:
+            return (f"Successive halving: {combos} combinations × {folds} folds, the best "
+                    f"on more images each rung")
+        schedule = halving_schedule(hyper_params, train_set)
+        if isinstance(schedule, str):
+            return f"Successive halving cannot run on this set: {schedule}"
+        fits = sum(c for c, _ in schedule) * folds
+        return (f"Successive halving: {' → '.join(str(c) for c, _ in schedule)} candidates "
+                f"on {' → '.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
+                f"up to {fits} fits")
     return (f"Grid search: {combos} combination{'s' if combos != 1 else ''} × {folds} folds"
             f" = {combos * folds} fits{images}")
 
 
-def halving_fits(hyper_params: HyperParams, train_set: Dataset | None) -> int | None:
-    """The halving schedule's fit count for this training set (None when unknown)."""
-    if train_set is None:
-        return None
-    from convonet.core.tuning import TuningError, halving_schedule
+def halving_schedule(hyper_params: HyperParams, train_set: Dataset
+                     ) -> list[tuple[int, int]] | str:
+    """(candidates, images) per rung as the core will run them, or why it cannot run."""
+    from convonet.core.tuning import TuningError
+    from convonet.core.tuning import halving_schedule as schedule
 
     try:
-        schedule = halving_schedule(hyper_params.grid_size(),
-                                    tuning_images(hyper_params, len(train_set)),
-                                    int(hyper_params.cv_folds), int(train_set.num_classes))
-    except TuningError:
-        return None
-    return sum(c for c, _ in schedule) * int(hyper_params.cv_folds)
+        return schedule(hyper_params.grid_size(), tuning_images(hyper_params, len(train_set)),
+                        int(hyper_params.cv_folds), int(train_set.num_classes))
+    except TuningError as exc:
+        return str(exc)
 
 
 def searched_text(hyper_params: HyperParams) -> str:
@@ -277,6 +280,11 @@ class TuningScreen(ConvonetScreen):
                 return "wait: another task is running"
             if c.train_set is None:
                 return "no training set: load it on the Data screen (2)"
+            hp = c.hyper_params
+            if str(hp.search) == "halving" and hp.grid_size() > 1:
+                schedule = halving_schedule(hp, c.train_set)
+                if isinstance(schedule, str):
+                    return f"{schedule} (g switches to the full grid)"
             return None
         if action == "apply_best":
             if self.running:
@@ -337,8 +345,8 @@ class TuningScreen(ConvonetScreen):
         elif self._run_dir:
             status.update(f"Saved in {shown_path(self._run_dir)}/: results.csv, folds.jsonl")
         else:
-            status.update("t searches every combination; s stops it and keeps the folds "
-                          "done · g grid/halving")
+            status.update("t starts the search · s stops it (finished folds kept) · "
+                          "g grid/halving")
         status.set_class(bool(reason), "-blocked")
 
     def _set_partial_columns(self, searched: Sequence[str], strategy: str) -> None:
@@ -515,7 +523,7 @@ class TuningScreen(ConvonetScreen):
         c.hyper_params = c.hyper_params.apply(result.best_params)
         set_dirty(c, "hyper", True)
         self._refresh_header()
-        applied = params_text(result.best_params, result.searched) or "the only combination"
+        applied = params_text(result.best_params, result.searched) or "the one combination"
         self.notify(f"applied: {applied} — initialize a new model (3, i) and train (4, v)",
                     title="Best params applied")
         self._sync(force=True)
@@ -562,7 +570,9 @@ class TuningScreen(ConvonetScreen):
             plan = (f"{event.total_fits} fits: {event.combinations} combinations × "
                     f"{event.folds} folds on {event.samples:,} images")
             if event.strategy == "halving":
-                plan = (f"Successive halving, up to {plan} (fewer images in early rungs)")
+                plan = (f"Successive halving: up to {event.total_fits} fits · "
+                        f"{event.combinations} combinations × {event.folds} folds · "
+                        f"up to {event.samples:,} images")
             else:
                 plan = f"Grid search, {plan}"
             self.query_one("#tune-info", Static).update(
@@ -639,10 +649,12 @@ class TuningScreen(ConvonetScreen):
             if result.stopped:
                 self.notify(self.ended_text(result), title="Tuning stopped")
         else:
-            what = "failed" if message.failed else "was cancelled"
-            self.query_one("#tune-line", Static).update(
-                f"Tuning {what} after {self._done} fits · the finished folds are kept"
-                + (" on disk" if self._run_dir else ""))
+            text = f"Tuning was cancelled after {self._done} fits"
+            if message.failed and message.error is not None:
+                text = f"Tuning failed after {self._done} fits: {format_error(message.error)[0]}"
+            if self._run_dir and self._done:
+                text += " · the finished folds are on disk"
+            self.query_one("#tune-line", Static).update(text)
         self._sync(force=True)
 
 
