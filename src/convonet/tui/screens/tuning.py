@@ -132,8 +132,8 @@ def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
         if isinstance(schedule, str):
             return f"Successive halving cannot run on this set: {schedule}"
         fits = sum(c for c, _ in schedule) * folds
-        return (f"Successive halving: {' → '.join(str(c) for c, _ in schedule)} candidates "
-                f"on {' → '.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
+        return (f"Successive halving: {'→'.join(str(c) for c, _ in schedule)} candidates "
+                f"on {'→'.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
                 f"up to {fits} fits")
     return (f"Grid search: {combos} combination{'s' if combos != 1 else ''} × {folds} folds"
             f" = {combos * folds} fits{images}")
