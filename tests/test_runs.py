@@ -94,3 +94,14 @@ def test_fingerprint_sees_order_and_values() -> None:
     assert dataset_fingerprint(x, y) == dataset_fingerprint(x.copy(), y.copy())
     assert dataset_fingerprint(x[::-1], y[::-1]) != dataset_fingerprint(x, y)
     assert dataset_fingerprint(x, y[[1, 0, 2]]) != dataset_fingerprint(x, y)
+
+
+def test_recording_params_in_a_run_leaves_their_own_file_alone(tmp_path: Path) -> None:
+    from convonet.core.params import HyperParams
+    from convonet.core.runs import RunFolder
+
+    hp = HyperParams.new().edit(epochs=3)
+    own = hp.save(tmp_path / "mine.json")
+    run = RunFolder.create(tmp_path / "results", "train", hyper_params=hp)
+    assert hp.path == own
+    assert HyperParams.load(run.path / "hyper_params.json") == hp

@@ -305,6 +305,10 @@ class _Params:
         self.path = target
         return target
 
+    def save_copy(self, path: str | os.PathLike[str]) -> Path:
+        """Write the params to another file (a run record) without making it their file."""
+        return self.edit().save(path)
+
     def edit(self, **changes: Any):  # type: ignore[no-untyped-def]
         """A copy with some fields changed, each validated (the seed's editParams)."""
         merged = dict(self._values)

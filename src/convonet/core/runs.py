@@ -193,9 +193,9 @@ class RunFolder:
                 n += 1
         run = cls(root / name)
         if hyper_params is not None:
-            hyper_params.save(run.path / HYPER_PARAMS_JSON)
+            hyper_params.save_copy(run.path / HYPER_PARAMS_JSON)
         if data_params is not None:
-            data_params.save(run.path / DATA_PARAMS_JSON)
+            data_params.save_copy(run.path / DATA_PARAMS_JSON)
         record: dict[str, Any] = {
             "task": task,
             "status": "running",
