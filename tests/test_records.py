@@ -341,3 +341,15 @@ def test_a_failure_is_recorded_as_failed(tmp_path: Path, tiny_set: Any) -> None:
         records.train_run(model, hp, ds, False, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     assert run.status == "failed" and run.info["error"]
+
+
+def test_recording_leaves_the_callers_params_pointing_at_their_files(
+        tmp_path: Path, tiny_set: Any) -> None:
+    ds = tiny_data(tiny_set)
+    hp = tiny_hyper(epochs=1)
+    hp.save(tmp_path / "mine_hyper.json")
+    data = DataParams().edit(image_size=[16, 16])
+    data.save(tmp_path / "mine_data.json")
+    records.train_run(build(hp, ds), hp, ds, False, tmp_path / "res", data)
+    assert hp.path == tmp_path / "mine_hyper.json"
+    assert data.path == tmp_path / "mine_data.json"
