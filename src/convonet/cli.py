@@ -21,7 +21,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,9 +98,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ---- the terminal app ------------------------------------------------------------------
+def multiplexer_notice(environ: Mapping[str, str]) -> str | None:
+    """The one-time warning for an SSH session outside tmux or screen, else None.
+
+    There a dropped connection sends SIGHUP: the app then stops its task, records it as
+    interrupted and exits; inside tmux the app keeps running and the user reattaches.
+    """
+    if not (environ.get("SSH_CONNECTION") or environ.get("SSH_TTY")):
+        return None
+    term = environ.get("TERM", "")
+    if environ.get("TMUX") or environ.get("STY") or term.startswith(("screen", "tmux")):
+        return None
+    return ("Running over SSH outside tmux or screen: if the connection drops, a running "
+            "task stops and is recorded as interrupted (it can be resumed). To keep it "
+            "running, start the app inside tmux: tmux new -s convonet")
+
+
 def run_tui(args: argparse.Namespace) -> int:
     """Load what the options name, import Keras, then run the app."""
     notices: list[str] = []
+    ssh = multiplexer_notice(os.environ)  # once, at start: a dropped connection stops runs
+    if ssh is not None:
+        notices.append(ssh)
     controller = load_controller(args, notices)
     results_dir = args.results_dir
     if results_dir is None:

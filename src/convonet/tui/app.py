@@ -6,7 +6,10 @@ same state, and each screen is an App mode: switching with 1-6 keeps its widgets
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,12 +45,30 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
 
 
+#: Seconds a SIGHUP/SIGTERM waits for running tasks to stop at their next batch or fold.
+SIGNAL_GRACE = 20.0
+#: Seconds after that before the process leaves regardless (a terminal that is gone can
+#: make the normal exit hang on its last writes).
+SIGNAL_HARD_EXIT = 10.0
+
+
 def _screen_bindings() -> list[BindingType]:
     return [
         Binding(str(key), f"goto('{name}')", cls.SCREEN_TITLE, id=f"goto.{name}",
                 show=False, tooltip=f"Show the {cls.SCREEN_TITLE.lower()} screen")
         for key, (name, cls) in enumerate(SCREENS.items(), start=1)
     ]
+
+
+def resume_tuning_task(run: Any, *, report: Any, cancel: Any) -> Any:
+    """Continue an interrupted tuning on its own training set (loaded from its data params
+    copy); the core runs only the folds its folds.jsonl lacks."""
+    from convonet.core.records import load_run_dataset
+    from convonet.core.tuning import tune
+
+    train_set = load_run_dataset(run, report, cancel)
+    return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
+                resume_from=run)
 
 
 class ConvonetApp(App[None]):
@@ -83,6 +104,10 @@ class ConvonetApp(App[None]):
             backend_label = describe_backend()
         self.backend_label = backend_label
         self.tasks = TaskRegistry()
+        #: The signal (SIGHUP, SIGTERM) that is shutting the app down, if any.
+        self.signalled: int | None = None
+        self._signals: list[int] = []
+        self._watchdog: threading.Timer | None = None
         self._notices = list(notices)
         self.title = f"convonet · {backend_label}"
         self.refresh_params_label()
@@ -103,6 +128,8 @@ class ConvonetApp(App[None]):
     def on_mount(self) -> None:
         for notice in self._notices:
             self.notify(notice, severity="warning", timeout=10)
+        self.install_signal_handlers()
+        self.call_after_refresh(self.offer_resume)
         self.apply_user_keymap()
 
     def apply_user_keymap(self) -> None:
@@ -135,6 +162,144 @@ class ConvonetApp(App[None]):
         self.notify(f"Saved {path}", title="Screenshot", markup=False)
         if self.is_web:
             self.deliver_text(path, save_filename=name, mime_type="image/svg+xml")
+
+    # ---- dropped connections and signals ------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """SIGHUP (the SSH connection dropped) and SIGTERM stop the app cleanly.
+
+        Textual installs no SIGHUP handler, so without this a dropped connection kills the
+        process mid-epoch. Not under Pilot (tests call ``handle_signal`` themselves).
+        """
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for name in ("SIGHUP", "SIGTERM"):
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self.handle_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # not the main thread, or no such signals here
+            self._signals.append(sig)
+
+    def on_unmount(self) -> None:
+        if self._watchdog is not None:  # the exit did not hang: no need to force it
+            self._watchdog.cancel()
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    def handle_signal(self, signum: int) -> None:
+        """Start the clean shutdown; a second signal while it runs is ignored."""
+        if self.signalled is not None:
+            return
+        self.signalled = signum
+        # Should the exit hang on a terminal that is gone, leave anyway: the records are
+        # written before the exit starts.
+        self._watchdog = threading.Timer(SIGNAL_GRACE + SIGNAL_HARD_EXIT, os._exit,
+                                         args=(128 + signum,))
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self.run_worker(self.shut_down(signum), name="signal", group="signal",
+                        exit_on_error=False)
+
+    async def shut_down(self, signum: int) -> None:
+        """Stop every task at its next batch or fold, record its run as interrupted, exit.
+
+        The core keeps what finished (epochs in history.csv and the checkpoint, folds in
+        folds.jsonl); runs it had already recorded as "stopped" become "interrupted", so
+        they are offered for resuming at the next start.
+        """
+        from convonet.core.records import active_runs, mark_interrupted
+
+        name = signal.Signals(signum).name
+        active = await asyncio.to_thread(active_runs, self.results_dir)
+        self.tasks.cancel_all()
+        deadline = time.monotonic() + SIGNAL_GRACE
+        while self.tasks.running() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        later = await asyncio.to_thread(active_runs, self.results_dir)
+        await asyncio.to_thread(mark_interrupted, active + [r for r in later
+                                                            if r not in active], name)
+        self.exit(return_code=128 + signum)
+
+    # ---- interrupted runs ---------------------------------------------------------------
+    def offer_resume(self) -> None:
+        """Mark runs a dead process left "running" as interrupted; offer the newest.
+
+        Each run is offered once (run.json keeps ``resume_offered``); the runs screen can
+        resume any interrupted run later.
+        """
+        from convonet.core.records import progress_text, resume_offers
+        from convonet.core.runs import now_iso
+
+        try:
+            offers = resume_offers(self.results_dir)
+            for run in offers:
+                run.update(resume_offered=now_iso())
+        except OSError as exc:
+            self.notify(f"Cannot check {self.results_dir} for interrupted runs: {exc}",
+                        severity="warning", markup=False)
+            return
+        if not offers:
+            return
+        run = offers[0]
+        more = len(offers) - 1
+        if more:
+            self.notify(f"{more} more interrupted run{'s' if more > 1 else ''} can be "
+                        "resumed from the runs screen.", title="Interrupted runs",
+                        timeout=15, markup=False)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self.resume_run(run.path), name="resume", group="resume",
+                                exit_on_error=False)
+
+        self.push_screen(ConfirmDialog(
+            f"The {run.task} run {progress_text(run)} was interrupted (the app or its "
+            "connection went away). Resume it now? Its finished work is kept either way.",
+            title="Interrupted run", yes="Resume", no="Later"), answered)
+
+    async def resume_run(self, path: str | os.PathLike[str]) -> None:
+        """Resume an interrupted training or tuning run (also the runs screen's hook).
+
+        Raises ResumeError with the reason when it cannot (finished, still running,
+        another task running); a changed dataset is refused when it has been loaded.
+        """
+        from convonet.core.records import ResumeError, resume_problem
+        from convonet.core.runs import RunFolder
+
+        run = RunFolder.open(path)
+        problem = resume_problem(run)
+        if problem is None and self.tasks.running():
+            problem = "wait: another task is running"
+        if problem is not None:
+            raise ResumeError(f"cannot resume: {problem}")
+        if run.task == "training":
+            await self.switch_mode("training")
+            screen: Any = self.screen
+            resume = getattr(screen, "resume_run", None)
+            if callable(resume):
+                resume(run)
+            return
+        from convonet.tui.tasks import run_task
+
+        self.notify(f"Resuming tuning {run.path.name}: only the folds not yet done run. "
+                    "The results come to the tuning screen.", title="Resume", markup=False)
+        run_task(self, resume_tuning_task, run, name="tuning-resume",
+                 description="Resuming tuning")
+
+    def on_task_ended(self, message: TaskEnded) -> None:
+        """A tuning resumed from here: its result goes where the tuning screen reads it."""
+        if message.task != "tuning-resume":
+            return
+        if message.ok and message.result is not None:
+            self.controller.tuning = message.result
+            result = message.result
+            self.notify(f"Tuning resumed and {result.status}: {result.fits_done} of "
+                        f"{result.total_fits} fits done.", title="Tuning", markup=False)
 
     # ---- screens ---------------------------------------------------------------------
     async def action_goto(self, name: str) -> None:
