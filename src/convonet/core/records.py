@@ -89,11 +89,6 @@ def start_run(results_dir: str | os.PathLike[str], task: str, *,
               report: Reporter = no_report, **info: Any) -> RunFolder | None:
     """A new run folder with the device recorded; None (and a Notice) when it cannot be
     written, so the task still runs and shows its result."""
-    for key in ("hyper_params", "data_params"):
-        # Copies: saving a params object re-points its path at the saved file, and the
-        # caller's loaded params must keep naming the user's own file.
-        if info.get(key) is not None and hasattr(info[key], "edit"):
-            info[key] = info[key].edit()
     try:
         return RunFolder.create(results_dir, task, device=device_label(), **info)
     except OSError as exc:
