@@ -223,6 +223,12 @@ class _CancelCallback(keras.callbacks.Callback):
         if self.state.check():
             self._stop()
 
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # A stop seen during validation: the flag set then may not survive evaluate(),
+        # and fit only looks at it again after this hook, so the next epoch never starts.
+        if self.state.check():
+            self._stop()
+
 
 class _EarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping that ignores a stop-cut epoch and keeps the weights on a user stop.
