@@ -47,9 +47,9 @@ def default_results_dir() -> Path:
 
 #: Seconds a SIGHUP/SIGTERM waits for running tasks to stop at their next batch or fold.
 SIGNAL_GRACE = 20.0
-#: Seconds after that before the process leaves regardless (a terminal that is gone can
-#: make the normal exit hang on its last writes).
-SIGNAL_HARD_EXIT = 10.0
+#: Seconds the normal exit gets once the runs are recorded, before the process leaves
+#: regardless (a terminal that is gone can make it hang on its last writes).
+SIGNAL_HARD_EXIT = 3.0
 
 
 def _screen_bindings() -> list[BindingType]:
@@ -196,12 +196,6 @@ class ConvonetApp(App[None]):
         if self.signalled is not None:
             return
         self.signalled = signum
-        # Should the exit hang on a terminal that is gone, leave anyway: the records are
-        # written before the exit starts.
-        self._watchdog = threading.Timer(SIGNAL_GRACE + SIGNAL_HARD_EXIT, os._exit,
-                                         args=(128 + signum,))
-        self._watchdog.daemon = True
-        self._watchdog.start()
         self.run_worker(self.shut_down(signum), name="signal", group="signal",
                         exit_on_error=False)
 
@@ -223,6 +217,11 @@ class ConvonetApp(App[None]):
         later = await asyncio.to_thread(active_runs, self.results_dir)
         await asyncio.to_thread(mark_interrupted, active + [r for r in later
                                                             if r not in active], name)
+        # Should the exit hang on a terminal that is gone (a dropped connection), leave
+        # anyway: everything worth keeping is on disk now.
+        self._watchdog = threading.Timer(SIGNAL_HARD_EXIT, os._exit, args=(128 + signum,))
+        self._watchdog.daemon = True
+        self._watchdog.start()
         self.exit(return_code=128 + signum)
 
     # ---- interrupted runs ---------------------------------------------------------------
