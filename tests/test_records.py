@@ -353,3 +353,28 @@ def test_recording_leaves_the_callers_params_pointing_at_their_files(
     records.train_run(build(hp, ds), hp, ds, False, tmp_path / "res", data)
     assert hp.path == tmp_path / "mine_hyper.json"
     assert data.path == tmp_path / "mine_data.json"
+
+
+def test_a_stop_during_validation_ends_the_fit_at_that_epoch(tmp_path: Path,
+                                                              tiny_set: Any) -> None:
+    import keras
+
+    ds, hp = tiny_data(tiny_set), tiny_hyper()
+    cancel = CancelToken()
+
+    class StopInValidation(keras.callbacks.Callback):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.epoch = epoch
+
+        def on_test_begin(self, logs: Any = None) -> None:
+            if self.epoch == 1:
+                cancel.cancel()
+
+    out = records.train_run(build(hp, ds), hp, ds, True, tmp_path, cancel=cancel,
+                            callbacks=[StopInValidation()])
+    rows = out.history.rows
+    assert [r.epoch for r in rows] == [1, 2] and rows[-1].partial  # no third epoch begun
+    assert out.run is not None
+    assert [r.epoch for r in read_history_csv(out.run.file(HISTORY_CSV))] == [1, 2]

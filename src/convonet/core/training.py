@@ -192,9 +192,10 @@ class _CancelCallback(keras.callbacks.Callback):
     # the fit loop reads is safe from any thread.
     async_safe = True
 
-    def __init__(self, state: _RunState) -> None:
+    def __init__(self, state: _RunState, history: TrainHistory | None = None) -> None:
         super().__init__()
         self.state = state
+        self.history = history
 
     def _stop(self) -> None:
         self.model.stop_training = True
@@ -224,9 +225,11 @@ class _CancelCallback(keras.callbacks.Callback):
             self._stop()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        # A stop seen during validation: the flag set then may not survive evaluate(),
-        # and fit only looks at it again after this hook, so the next epoch never starts.
-        if self.state.check():
+        # A stop that cut this epoch short (seen during validation, say): the flag set
+        # then does not survive evaluate(), and fit looks at it again only after this
+        # hook, so set it here and the next epoch never starts.
+        rows = self.history.rows if self.history is not None else []
+        if rows and rows[-1].epoch == epoch + 1 and rows[-1].partial:
             self._stop()
 
 
@@ -529,7 +532,7 @@ class NetTraining:
             callbacks.append(_HistoryAppend(history, self.history_csv))
         if self.checkpoint_dir is not None:
             callbacks.append(_Backup(state, self.checkpoint_dir, history, self.history_csv))
-        callbacks.append(_CancelCallback(state))
+        callbacks.append(_CancelCallback(state, history))
 
         # BackupAndRestore tells fit where to start through this attribute, and Keras
         # never clears it: a later fit of the same model would skip epochs.
