@@ -222,10 +222,15 @@ async def test_delete_from_the_opened_run_goes_back_to_the_list(
         assert screen.runs[0].name == "20250314-113000-training"
 
 
+class AppWithoutResume(ConvonetApp):
+    """An app that cannot resume runs (an embedding without the training screen's hook)."""
+
+    resume_run = None  # type: ignore[assignment]
+
+
 async def test_resume_is_greyed_out_with_a_reason_without_the_apps_hook(
         make_app: Any, fixed_runs: Path) -> None:
-    app = make_app(results_dir=fixed_runs)
-    assert not hasattr(app, "resume_run") or not callable(app.resume_run)
+    app = make_app(AppWithoutResume, results_dir=fixed_runs)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_runs(pilot)
         await move_to(pilot, screen, "20250314-113000-training")
