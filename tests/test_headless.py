@@ -125,6 +125,17 @@ def test_train_prints_summary_and_history_tables(demo: Demo, tmp_path: Path,
     assert len(run.read_csv("history.csv")) == 2 and run.info["validation"] is False
 
 
+def test_train_with_tensorboard_logs_into_the_run_folder(
+        demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tensorboard", reason="the optional 'tensorboard' extra")
+    status, out = run_json(capsys, "train", "--data-params", str(demo.data),
+                           "--hyper-params", str(demo.hyper), "--results-dir", str(tmp_path),
+                           "--epochs", "1", "--tensorboard")
+    assert status == 0
+    logs = Path(out["run_dir"]) / "tensorboard"
+    assert any(p.name.startswith("events.out.tfevents") for p in logs.rglob("*"))
+
+
 # ---- evaluate, predict, classify --------------------------------------------------------
 def test_evaluate(demo: Demo, trained: Trained, capsys: pytest.CaptureFixture[str]) -> None:
     status, out = run_json(capsys, "evaluate", "--data-params", str(demo.data),

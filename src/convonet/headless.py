@@ -613,7 +613,8 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         def train(report: Reporter, cancel: CancelToken) -> Any:
             return records.train_run(model, hyper_params, train_set, validation, results_dir,
                                      data_params, report=report, cancel=cancel,
-                                     interrupted=signalled)
+                                     interrupted=signalled,
+                                     tensorboard=True if args.tensorboard else None)
 
     outcome = runner.call(train, "train", stoppable=True)
     history, run, metrics = outcome.history, outcome.run, outcome.metrics
@@ -1058,6 +1059,9 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--validation", action=argparse.BooleanOptionalAction, default=True,
                    help="hold out validation_split for validation (default: on)")
     p.add_argument("--epochs", type=int, metavar="N", help="override the epochs to train")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="write TensorBoard logs into the run folder (needs the 'tensorboard' "
+                        "extra; CONVONET_TENSORBOARD=1 turns it on everywhere, the app too)")
     p.add_argument("--resume", metavar="RUN_DIR", type=Path,
                    help="continue a stopped or interrupted training run at the epoch after "
                         "its last checkpoint (its own params and training set)")

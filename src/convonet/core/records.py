@@ -170,11 +170,12 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
               cancel: CancelToken | None = None,
               interrupted: Callable[[], bool] | None = None,
               class_names: Sequence[str] | None = None, batch_interval: float | None = None,
-              callbacks: Sequence[Any] = ()) -> TrainOutcome:
+              callbacks: Sequence[Any] = (), tensorboard: bool | None = None) -> TrainOutcome:
     """Train ``model`` (from its current weights) inside a new run folder.
 
     ``interrupted`` says, after a stop, whether a signal (not the user) stopped it: the
-    run is then recorded as "interrupted" instead of "stopped".
+    run is then recorded as "interrupted" instead of "stopped". ``tensorboard`` turns
+    TensorBoard logs in the run folder on or off (None: ``$CONVONET_TENSORBOARD``).
     """
     config = hyper_params.first()
     names = list(class_names) if class_names is not None else list(dataset.class_names)
@@ -189,18 +190,23 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
             save_model(model, run.file(START_KERAS), class_names=names)
         return _train_in(run, model, hyper_params, dataset, validation, report=report,
                          cancel=cancel, interrupted=interrupted, class_names=names,
-                         batch_interval=batch_interval, callbacks=callbacks)
+                         batch_interval=batch_interval, callbacks=callbacks,
+                         tensorboard=tensorboard)
 
 
 def _train_in(run: RunFolder | None, model: keras.Model, hyper_params: HyperParams,
               dataset: Dataset, validation: bool, *, report: Reporter,
               cancel: CancelToken | None, interrupted: Callable[[], bool] | None,
               class_names: Sequence[str], batch_interval: float | None,
-              callbacks: Sequence[Any] = (), history_rows: Sequence[Any] = ()
-              ) -> TrainOutcome:
+              callbacks: Sequence[Any] = (), history_rows: Sequence[Any] = (),
+              tensorboard: bool | None = None) -> TrainOutcome:
+    from convonet.core.exports import tensorboard_callbacks
     from convonet.core.model import save_model
     from convonet.core.training import NetTraining
 
+    if run is not None:
+        callbacks = [*callbacks, *tensorboard_callbacks(
+            run.path, enabled=tensorboard, on_missing=lambda why: report(Notice(why)))]
     started = time.monotonic()
     options: dict[str, Any] = {}
     if batch_interval is not None:
