@@ -1,0 +1,117 @@
+"""Run every benchmark that fits this machine and print the table of targets.
+
+    python benchmarks/run_all.py            # all of them, about 20-25 minutes on 2 cores
+    python benchmarks/run_all.py --table    # only print the table from the last results
+
+Each script writes its JSON into benchmarks/results/; this prints one row per target with
+the measured figure, and writes the same table to docs/benchmarks-latest.md (date and
+machine included). Run from the repository root (datasets are written under ./datasets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOCS = HERE.parent / "docs"
+
+SCRIPTS = [
+    ("bench_loading.py", ["--repeats", "3", "--large", "3000"]),
+    ("bench_training.py", ["--epochs", "3"]),
+    ("bench_ui.py", ["--presses", "30"]),
+    ("bench_tuning.py", []),
+    ("bench_accuracy.py", ["--epochs", "15"]),
+]
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    loading = load("loading.json")
+    if loading:
+        png, large = loading["results"][0], loading["results"][1]
+        m = png["medians_s"]
+        out.append(("load 60k PNG cold vs Pillow loop", ">= 1.0x",
+                    f"{png['ratios']['pillow_loop / ours_cold']:.2f}x "
+                    f"({m['ours_cold']:.1f} s vs {m['pillow_loop']:.1f} s)", loading["date"]))
+        out.append(("load 60k PNG, warm cache", "< 0.5 s", f"{m['ours_warm']:.2f} s",
+                    loading["date"]))
+        lm = large["medians_s"]
+        out.append((f"load {large['set']} cold vs Pillow loop", ">= 1.6x",
+                    f"{large['ratios']['pillow_loop / ours_cold']:.2f}x "
+                    f"({lm['ours_cold']:.1f} s vs {lm['pillow_loop']:.1f} s)", loading["date"]))
+    training = load("training.json")
+    if training:
+        med = training["median_s"]
+        out.append(("training overhead (core / plain fit)", "<= 1.05",
+                    f"{training['ratio_core_over_plain']:.3f} ({med['core']:.1f} vs "
+                    f"{med['plain']:.1f} s/epoch, {training['images']} images)",
+                    training["date"]))
+    ui = load("ui.json")
+    if ui:
+        out.append(("key press -> screen change while training (median)", "< 100 ms",
+                    f"{ui['training_median_ms']:.0f} ms (idle {ui['idle_median_ms']:.0f} ms, "
+                    f"p90 {ui['training_p90_ms']:.0f} ms)", ui["date"]))
+    tuning = load("tuning.json")
+    if tuning:
+        g, h = tuning["results"]["grid"], tuning["results"]["halving"]
+        out.append(("halving time / grid time", "<= 0.40",
+                    f"{tuning['halving_over_grid_time']:.2f} ({h['wall_s']:.0f} s vs "
+                    f"{g['wall_s']:.0f} s; {h['fits']} vs {g['fits']} fits)", tuning["date"]))
+        out.append(("halving best vs grid best, test accuracy", "within 0.5 points",
+                    f"{tuning['test_accuracy_gap_points']:+.2f} points "
+                    f"({h['test_accuracy_after_retraining']:.4f} vs "
+                    f"{g['test_accuracy_after_retraining']:.4f})", tuning["date"]))
+        mem = g["rss_mb_after_each_fit"]
+        out.append(("RSS across the grid's fits", "flat",
+                    f"{mem[0]:.0f} -> {mem[-1]:.0f} MB over {len(mem)} fits", tuning["date"]))
+    accuracy = load("accuracy.json")
+    if accuracy:
+        best = accuracy["best"]
+        out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs", ">= 92.0%",
+                    f"{best['test_accuracy'] * 100:.2f}% at epoch {best['epoch']} "
+                    f"(decay {accuracy['hyper_params']['decay']})", accuracy["date"]))
+        out.append(("peak RSS, loading + training all of Fashion-MNIST", "(reported)",
+                    f"{accuracy['peak_rss_mb']:.0f} MB", accuracy["date"]))
+    return out
+
+
+def table() -> str:
+    machine = f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
+    lines = [f"Machine: {machine}", "", "| what | target | measured | date |",
+             "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run every benchmark")
+    parser.add_argument("--table", action="store_true", help="only print the last results")
+    args = parser.parse_args()
+    if not args.table:
+        for script, extra in SCRIPTS:
+            t0 = time.perf_counter()
+            print(f"== {script}", flush=True)
+            subprocess.run([sys.executable, str(HERE / script), *extra], check=True)
+            print(f"== {script}: {time.perf_counter() - t0:.0f} s", flush=True)
+    text = table()
+    print(text)
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks-latest.md").write_text(
+        "# Latest benchmark results\n\nWritten by `python benchmarks/run_all.py`.\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
