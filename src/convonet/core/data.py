@@ -333,8 +333,14 @@ def _hidden(name: str) -> bool:
 
 
 def _walk(dir_path: str, rel: str, found: list[tuple[str, int, int]],
-          skipped: list[SkippedFile]) -> None:
-    """Depth-first in sorted name order, on plain strings: 60,000 files list in ~0.1 s."""
+          skipped: list[SkippedFile], real_dir: str = "", real_root: str = "") -> None:
+    """Depth-first in sorted name order, on plain strings: 60,000 files list in ~0.1 s.
+
+    ``real_dir`` is the folder's resolved path and ``real_root`` the dataset root's: a
+    symbolic link back to a folder above (a loop) or to a folder inside the dataset (listed
+    already) is skipped, so the walk ends and no image counts twice.
+    """
+    real_dir = real_dir or os.path.realpath(dir_path)
     try:
         with os.scandir(dir_path) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -348,8 +354,20 @@ def _walk(dir_path: str, rel: str, found: list[tuple[str, int, int]],
             if is_dir:
                 if _hidden(e.name):
                     skipped.append(SkippedFile(Path(e.path), "hidden folder"))
-                else:
-                    _walk(e.path, rel + e.name + os.sep, found, skipped)
+                    continue
+                real = real_dir + os.sep + e.name
+                if e.is_symlink():
+                    real = os.path.realpath(e.path)
+                    if real == real_dir or real_dir.startswith(real + os.sep):
+                        skipped.append(SkippedFile(Path(e.path), "symbolic link loop: it "
+                                                   f"points back to '{real}'; remove the link"))
+                        continue
+                    if real_root and (real == real_root or real.startswith(real_root + os.sep)):
+                        skipped.append(SkippedFile(Path(e.path), "symbolic link to "
+                                                   f"'{real}', a folder of this dataset listed "
+                                                   "already (no image counts twice)"))
+                        continue
+                _walk(e.path, rel + e.name + os.sep, found, skipped, real, real_root)
                 continue
             if _hidden(e.name):
                 skipped.append(SkippedFile(Path(e.path), "hidden file"))
@@ -388,6 +406,9 @@ def list_folder(root: Path) -> _Listing:
         hint = " (it holds only loose files)" if loose else ""
         raise DataError(f"dataset folder '{root}' has no class sub-folders{hint}; put each "
                         "class's images in a sub-folder named after the class")
+    if len(class_names) == 1:
+        warnings.append(f"'{root}' has only one class folder ('{class_names[0]}'); a "
+                        "classifier needs at least 2 classes: add a folder per class")
     files: list[str] = []
     labels: list[int] = []
     sizes: list[int] = []
@@ -396,10 +417,11 @@ def list_folder(root: Path) -> _Listing:
     # Serial on purpose: stat() dominates, and threads measured slower here (GIL hand-offs
     # between very short calls).
     per_class: list[tuple[list[tuple[str, int, int]], list[SkippedFile]]] = []
+    real_root = os.path.realpath(root)
     for name in class_names:
         found: list[tuple[str, int, int]] = []
         class_skipped: list[SkippedFile] = []
-        _walk(str(root / name), name + os.sep, found, class_skipped)
+        _walk(str(root / name), name + os.sep, found, class_skipped, "", real_root)
         per_class.append((found, class_skipped))
     for index, (found, class_skipped) in enumerate(per_class):
         skipped.extend(class_skipped)

@@ -96,7 +96,8 @@ class NetModel:
         if len(shape) != 3 or min(shape) < 1:
             raise ModelError(f"input shape must be (height, width, channels), got {shape}")
         if int(num_classes) < 2:
-            raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}")
+            raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}: "
+                             "the training set needs one class folder per class")
         kernel = int(self.config["kernel_size"])
         if kernel > min(shape[0], shape[1]):
             raise ModelError(f"kernel_size {kernel} is larger than the "
