@@ -22,7 +22,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from convonet.core.params import HyperParams, _atomic_write_text
+from convonet.core.files import atomic_write_text
+from convonet.core.params import HyperParams
 
 
 def build_model(config: Mapping[str, Any], input_shape: tuple[int, int, int],
@@ -305,7 +306,7 @@ def save_model(model: keras.Model, path: str | os.PathLike[str],
         raise
     sidecar = classes_path(target)
     if class_names is not None:
-        _atomic_write_text(sidecar, json.dumps({"class_names": list(class_names)},
+        atomic_write_text(sidecar, json.dumps({"class_names": list(class_names)},
                                                indent=2) + "\n")
     else:
         # A sidecar left from an earlier model of the same name would mislabel this one.

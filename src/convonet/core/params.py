@@ -15,11 +15,12 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from convonet.core.files import atomic_write_text
 
 
 class ParamsError(ValueError):
@@ -224,23 +225,6 @@ def _did_you_mean(word: str, options: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that a crash or a full disk leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # "No space left on device: '<file>'"
-        raise
-
-
 class _Params:
     """Shared behaviour of DataParams and HyperParams (new / load / save / edit)."""
 
@@ -303,7 +287,7 @@ class _Params:
         if target is None:
             raise ParamsError(f"no file name given to save the {self.KIND} to")
         data = self.to_json(relative_to=target.parent)
-        _atomic_write_text(target, json.dumps(data, indent=2) + "\n")
+        atomic_write_text(target, json.dumps(data, indent=2) + "\n")
         self.path = target
         return target
 

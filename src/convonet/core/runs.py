@@ -47,13 +47,14 @@ import os
 import platform
 import socket
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from convonet.core.files import atomic_write_text
 
 RUNS = "runs"
 RUN_JSON = "run.json"
@@ -75,22 +76,6 @@ STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 def now_iso() -> str:
     """Local time with its UTC offset, to the second: sortable and unambiguous."""
     return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(value: Any) -> Any:

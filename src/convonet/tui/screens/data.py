@@ -496,6 +496,12 @@ class DataScreen(ConvonetScreen):
         grid.cell_width, grid.cell_height = cell_w, cell_h
         columns = max(1, (width + 2) // (cell_w + 2))
         n = min(len(ds), columns * 2)
+        # Coming back to this screen must stay instant while a training run loads the
+        # cores: redraw only when the set, the pick or the layout changed.
+        key = (id(ds), self._samples_of, self._draw, cell_w, cell_h, columns)
+        if key == getattr(self, "_drawn_key", None):
+            return
+        self._drawn_key = key
         rng = np.random.default_rng(self._draw)
         picks = np.sort(rng.choice(len(ds), size=n, replace=False))
         labels = [f"{int(ds.y[i])} {ds.class_names[int(ds.y[i])]}" for i in picks]
