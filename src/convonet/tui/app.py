@@ -1,4 +1,4 @@
-"""The convonet app: six screens as modes, the command palette, dialogs, task failures.
+"""The convonet app: seven screens as modes, the command palette, dialogs, task failures.
 
 The app holds the ``Controller`` (params, datasets, model, results) so every screen sees the
 same state, and each screen is an App mode: switching with 1-6 keeps its widgets as they were.
@@ -302,7 +302,7 @@ class ConvonetApp(App[None]):
 
     # ---- screens ---------------------------------------------------------------------
     async def action_goto(self, name: str) -> None:
-        """Show one of the six screens (a mode, so it keeps its state)."""
+        """Show one of the screens (a mode, so it keeps its state)."""
         if name in SCREENS:
             await self.switch_mode(name)
 

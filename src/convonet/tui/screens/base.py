@@ -1,4 +1,4 @@
-"""What every screen shares: header, a bar naming the six screens, the body, the footer.
+"""What every screen shares: header, a bar naming the screens, the body, the footer.
 
 A screen subclasses ``ConvonetScreen``, sets ``SCREEN_NAME``/``SCREEN_TITLE``, and overrides
 ``compose_body`` with its widgets; it owns its ``BINDINGS`` and ``action_*`` methods (the
@@ -18,9 +18,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
+from convonet.core.state import Controller
+
 
 class NavBar(Static):
-    """The six screens with their keys; the current one highlighted, each clickable."""
+    """The screens with their keys; the current one highlighted, each clickable."""
 
     def __init__(self, current: str) -> None:
         super().__init__(id="nav")
@@ -65,11 +67,16 @@ class Planned(VerticalScroll):
 
 
 class ConvonetScreen(Screen[None]):
-    """Base of the six screens."""
+    """Base of the app's screens."""
 
     SCREEN_NAME: ClassVar[str] = ""
     SCREEN_TITLE: ClassVar[str] = ""
     PLANNED: ClassVar[str] = ""
+
+    @property
+    def controller(self) -> Controller:
+        """The app's state (params, datasets, model, results), shared by every screen."""
+        return self.app.controller  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -32,7 +32,6 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 from convonet.core.data import DataError, DataPrep, Dataset, estimate_bytes, list_folder
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
-from convonet.core.state import Controller
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.images import ImageGrid
@@ -311,10 +310,6 @@ class DataScreen(ConvonetScreen):
         self._draw_samples()
 
     # ---- state -----------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined,no-any-return]
-
     def dataset(self, which: str) -> Dataset | None:
         return getattr(self.controller, SETS[which][1])  # type: ignore[no-any-return]
 

@@ -184,10 +184,6 @@ class ModelScreen(ConvonetScreen):
         self.refresh_view()
 
     # ---- state ---------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined, no-any-return]
-
     def _task_running(self) -> bool:
         tasks = getattr(self.app, "tasks", None)
         return bool(tasks is not None and tasks.running())

@@ -194,10 +194,6 @@ class ParamsScreen(ConvonetScreen):
         self.refresh_panels()
 
     # ---- state -----------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined,no-any-return]
-
     def params(self, kind: str) -> Any:
         return getattr(self.controller, KINDS[kind][0])
 

@@ -37,7 +37,6 @@ from convonet.tui.widgets.images import fit_image, image_grid
 if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter
     from convonet.core.params import DataParams
-    from convonet.core.state import Controller
     from convonet.core.testing import Classification, Evaluation, Prediction
 
 #: How many of the most confidently wrong test images the strip shows.
@@ -282,10 +281,6 @@ class TestingScreen(ConvonetScreen):
         self.sync_from_controller()
 
     # ---- state -------------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined, no-any-return]
-
     def _model(self) -> Any:
         """The keras.Model the controller holds (unwrapping a NetModel if given one)."""
         model = self.controller.model

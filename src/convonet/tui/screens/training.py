@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
     from convonet.core.records import TrainOutcome
     from convonet.core.runs import RunFolder
-    from convonet.core.state import Controller
     from convonet.core.training import TrainHistory
 
 TASK_NAME = "training"
@@ -183,10 +182,6 @@ class TrainingScreen(ConvonetScreen):
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined, no-any-return]
-
     @property
     def progress(self) -> TrainProgress:
         return self.query_one("#train-progress", TrainProgress)

@@ -42,7 +42,6 @@ from convonet.tui.widgets.train_progress import format_duration
 if TYPE_CHECKING:
     from convonet.core.data import Dataset
     from convonet.core.params import DataParams, HyperParams
-    from convonet.core.state import Controller
     from convonet.core.tuning import TuneResult
 
 TASK_NAME = "tuning"
@@ -240,10 +239,6 @@ class TuningScreen(ConvonetScreen):
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
-    @property
-    def controller(self) -> Controller:
-        return self.app.controller  # type: ignore[attr-defined, no-any-return]
-
     @property
     def partial(self) -> SortableTable:
         return self.query_one("#tune-partial", SortableTable)
