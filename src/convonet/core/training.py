@@ -35,6 +35,7 @@ from convonet.core.events import (
     TrainStart,
     no_report,
 )
+from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits, learning_rate_at
 from convonet.core.params import HyperParams
 
@@ -538,11 +539,12 @@ class NetTraining:
         # never clears it: a later fit of the same model would skip epochs.
         self.model._initial_epoch = None
         try:
-            self.model.fit(
-                x, y, batch_size=batch_size, epochs=epochs, verbose=0,
-                validation_data=validation, class_weight=class_weight,
-                callbacks=callbacks, shuffle=True,
-            )
+            with releasing_traced_gradients():
+                self.model.fit(
+                    x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                    validation_data=validation, class_weight=class_weight,
+                    callbacks=callbacks, shuffle=True,
+                )
         finally:
             self.model._initial_epoch = None
 

@@ -42,6 +42,7 @@ from sklearn.utils import resample
 from sklearn.utils.class_weight import compute_class_weight
 
 from convonet.core.events import CancelToken, Event, Reporter, TaskDone, no_report
+from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import build_model, learning_rate_at
 from convonet.core.params import HyperParams
 from convonet.core.runs import FOLDS_JSONL, HYPER_PARAMS_JSON, RESULTS_CSV, RunFolder, now_iso
@@ -609,8 +610,9 @@ class Tuner:
         est = clone(estimator)
         try:
             t0 = time.perf_counter()
-            est.fit(self.X[train], self.y[train],
-                    **fit_params(config, self.y[train], self.cancel))
+            with releasing_traced_gradients():
+                est.fit(self.X[train], self.y[train],
+                        **fit_params(config, self.y[train], self.cancel))
             fit_time = time.perf_counter() - t0
             if self.cancel.cancelled:
                 return None
@@ -632,7 +634,7 @@ class Tuner:
             raise CombinationError(reason) from exc
         finally:
             del est
-            keras.backend.clear_session()  # with garbage collection: memory stays flat
+            keras.backend.clear_session()  # with garbage collection (see graph_memory too)
         return {"accuracy": accuracy, "loss": loss, "fit_time": fit_time,
                 "score_time": score_time, "train_size": int(len(train)),
                 "test_size": int(len(test))}
