@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 
 from convonet.core.events import CancelToken, Event, TaskDone
@@ -32,6 +33,7 @@ from convonet.core.tuning import (
     RungStart,
     Tuner,
     TuneStart,
+    _log_loss,
     cv_splitter,
     failure_reason,
     fit_params,
@@ -352,6 +354,42 @@ def test_same_scores_as_grid_search_cv() -> None:
                                theirs["mean_test_accuracy"], atol=0.03)
     assert len({r["split0_test_score"] for r in ours.rows}
                | {r["split1_test_score"] for r in ours.rows}) > 1  # not all equal
+
+
+def test_reused_models_score_exactly_as_freshly_built_ones() -> None:
+    """Folds and combinations that share an architecture re-use one traced model, reset
+    to its start state; every score equals a fresh build's, to the last bit."""
+    x, y = tiny_data(signal=0.6)
+    params = hp(num_filters="2,4", init_rate="0.05,0.02", batch_size="16,20", cv_folds=2,
+                epochs=2, dropout=0.3)
+    tuner = Tuner(x, y, params)
+    ours = tuner.run_search()
+    tuner.reuse.release()
+    assert (tuner.reuse.builds, tuner.reuse.reuses) == (2, 14)  # 2 architectures, 16 fits
+
+    xs, ys, shape = tuning_data(x, y, params)
+    for row in ours.rows:
+        config = {**params.first(), **row["params"]}
+        for k, (train, test) in enumerate(cv_splitter(params).split(xs, ys)):
+            est = clone(make_estimator(config, shape, params.seed))
+            est.fit(xs[train], ys[train], **fit_params(config, ys[train]))
+            proba = est.model_.predict(xs[test], batch_size=int(config["batch_size"]))
+            accuracy = float(np.mean(est.classes_[proba.argmax(axis=1)] == ys[test]))
+            assert row[f"split{k}_test_score"] == accuracy
+            assert row[f"split{k}_test_loss"] == _log_loss(ys[test], proba, est.classes_)
+            keras.backend.clear_session()
+
+
+def test_combinations_run_grouped_by_architecture() -> None:
+    grid = hp(num_filters="2,4", init_rate="0.05,0.02")  # num_filters varies slowest
+    tuner = Tuner(*tiny_data(), grid.edit(num_units="8,12"))
+    order = tuner.reuse.order(tuner.candidates, range(len(tuner.candidates)),
+                              tuner.base_config)
+    arch = [(tuner.candidates[ci]["num_filters"], tuner.candidates[ci]["num_units"])
+            for ci in order]
+    assert sorted(order) == list(range(8))
+    assert [a for i, a in enumerate(arch) if i == 0 or arch[i - 1] != a] == \
+        list(dict.fromkeys(arch))  # each architecture's fits are consecutive
 
 
 # ---- kill -9 and resume ------------------------------------------------------------------

@@ -59,6 +59,13 @@ def build_model(config: Mapping[str, Any], input_shape: tuple[int, int, int],
     return model
 
 
+#: The fields of a configuration that shape ``build_model``'s traced graph. The others
+#: reach a fit only through variables (the learning rate, which the decay callback sets
+#: per epoch) or fit arguments (epochs, batch size, class weights), so tuning can re-use
+#: one traced model for every combination that agrees on these (see ``ModelReuse``).
+ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout", "momentum")
+
+
 def learning_rate_at(config: Mapping[str, Any], epoch: int) -> float:
     """Time-based decay: lr = init_rate / (1 + decay * epoch), epoch counted from 0."""
     return float(config["init_rate"]) / (1.0 + float(config["decay"]) * epoch)
