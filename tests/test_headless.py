@@ -367,3 +367,14 @@ def test_the_app_keeps_warnings_in_its_log(tmp_path: Path, monkeypatch: pytest.M
     assert main(["--results-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().err == ""
     assert "from a worker" in (tmp_path / "convonet.log").read_text()
+
+
+def test_a_closed_pipe_ends_a_listing_quietly() -> None:
+    """`convonet keys | head -1`: the reader leaves before the listing is written."""
+    child = subprocess.Popen([sys.executable, "-m", "convonet", "keys"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child has started writing
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -88,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         status = 130
+    except BrokenPipeError:
+        # The reader went away (`convonet keys | head`): stop quietly, as a tool killed by
+        # SIGPIPE would, and point stdout at /dev/null so the final flush cannot fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     if argv is None and worker_left_running():
         # Our own process (not a caller's): a core task left running in a thread by a
         # second Ctrl+C would abort interpreter shutdown, so leave at once, streams flushed.
