@@ -693,10 +693,10 @@ def test_a_class_with_fewer_images_than_folds_is_refused_naming_it() -> None:
     y = np.array([0] * 5 + [1] * 5 + [2] * 3, dtype=np.int64)
     hyper = HyperParams().edit(cv_folds=4, tuning_share=1.0, epochs=1)
     with pytest.raises(FatalTuningError) as info:
-        tune(x, y, hyper)
+        tune(x, y, hyper, class_names=["cats", "dogs", "newts"])
     text = str(info.value)
-    assert "only 3 images of class 2" in text and "fewer than cv_folds=4" in text
-    assert "raise tuning_share or lower cv_folds" in text
+    assert "only 3 images of class 'newts'" in text and "fewer than cv_folds=4" in text
+    assert "raise tuning_share, lower cv_folds or add images to that class" in text
 
 
 def test_combinations_whose_layers_cannot_fit_the_image_fail_once_each(

@@ -682,7 +682,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     def search(report: Reporter, cancel: CancelToken) -> Any:
         return tune(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
                     results_dir=None if resume else results_dir, resume_from=resume,
-                    data_params=data_params)
+                    data_params=data_params, class_names=train_set.class_names)
 
     result = runner.call(search, "tune", stoppable=True)
     seconds = time.monotonic() - started

@@ -409,11 +409,13 @@ def failure_reason(exc: BaseException) -> str | None:
 
 
 # ---- data and schedule ------------------------------------------------------------------
-def tuning_data(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams
+def tuning_data(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams,
+                class_names: Sequence[str] | None = None
                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int]]:
     """The stratified, seeded tuning share, flattened to 2-D for the sklearn wrapper.
 
-    Returns (X 2-D float32, y int64, image shape). Raises FatalTuningError on bad data.
+    Returns (X 2-D float32, y int64, image shape). Raises FatalTuningError on bad data,
+    naming a class by its folder when ``class_names`` are given.
     """
     x = np.asarray(x)
     y = np.asarray(y)
@@ -447,10 +449,12 @@ def tuning_data(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams
     if len(classes) < 2:
         raise FatalTuningError("tuning needs at least two classes in the tuning share")
     if counts.min() < folds:
-        c = classes[int(np.argmin(counts))]
-        raise FatalTuningError(f"the tuning share holds only {counts.min()} images of class "
-                               f"{c}, fewer than cv_folds={folds}: raise tuning_share or "
-                               f"lower cv_folds")
+        c = int(classes[int(np.argmin(counts))])
+        name = (f"class '{class_names[c]}'" if class_names is not None
+                and 0 <= c < len(class_names) else f"class {c}")
+        raise FatalTuningError(f"the tuning share holds only {counts.min()} images of {name}, "
+                               f"fewer than cv_folds={folds}: raise tuning_share, lower "
+                               f"cv_folds or add images to that class")
     return xs, ys, image_shape
 
 
@@ -526,7 +530,8 @@ class Tuner:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, hyper_params: HyperParams, *,
                  report: Reporter = no_report, cancel: CancelToken | None = None,
-                 run: RunFolder | None = None, build: BuildFn = build_model) -> None:
+                 run: RunFolder | None = None, build: BuildFn = build_model,
+                 class_names: Sequence[str] | None = None) -> None:
         self.hp = hyper_params
         self.report = report
         self.cancel = cancel or CancelToken()
@@ -537,7 +542,7 @@ class Tuner:
             raise FatalTuningError(f"unknown search strategy {self.strategy!r}")
         self.seed = int(hyper_params.seed)
         self.n_folds = int(hyper_params.cv_folds)
-        self.X, self.y, self.image_shape = tuning_data(x, y, hyper_params)
+        self.X, self.y, self.image_shape = tuning_data(x, y, hyper_params, class_names)
         self.base_config = hyper_params.first()
         self.grid = hyper_params.grid()
         self.candidates = [_norm(p) for p in ParameterGrid(self.grid)]
@@ -807,8 +812,11 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
          results_dir: str | os.PathLike[str] | None = None,
          run: RunFolder | None = None,
          resume_from: RunFolder | str | os.PathLike[str] | None = None,
-         data_params: Any = None, build: BuildFn = build_model) -> TuneResult:
+         data_params: Any = None, build: BuildFn = build_model,
+         class_names: Sequence[str] | None = None) -> TuneResult:
     """Tune on images ``x`` (n, h, w, c) and labels ``y`` with ``hyper_params.search``.
+
+    ``class_names`` (the dataset's, by label) only make messages name class folders.
 
     Persistence: with ``results_dir`` a new run folder is made under it (or pass ``run``);
     with ``resume_from`` that run folder is continued, running only the folds its
@@ -824,7 +832,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
         records = run.read_jsonl(FOLDS_JSONL)
     if hyper_params is None:
         raise FatalTuningError("no hyper params given")
-    tuner = Tuner(x, y, hyper_params, report=report, cancel=cancel, build=build)
+    tuner = Tuner(x, y, hyper_params, report=report, cancel=cancel, build=build,
+                  class_names=class_names)
     signature = tuner.signature()
     if run is not None and resume_from is not None:
         recorded = run.info.get("tuning", {})

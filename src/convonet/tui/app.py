@@ -68,7 +68,7 @@ def resume_tuning_task(run: Any, *, report: Any, cancel: Any) -> Any:
 
     train_set = load_run_dataset(run, report, cancel)
     return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
-                resume_from=run)
+                resume_from=run, class_names=train_set.class_names)
 
 
 class ConvonetApp(App[None]):

@@ -65,7 +65,8 @@ def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
     from convonet.core.tuning import tune
 
     return tune(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
-                results_dir=results_dir, data_params=data_params)
+                results_dir=results_dir, data_params=data_params,
+                class_names=train_set.class_names)
 
 
 # ---- words and numbers ------------------------------------------------------------------
