@@ -341,6 +341,12 @@ def test_shuffle_is_deterministic_with_the_seed(tmp_path: Path) -> None:
     assert not np.array_equal(one.y, np.sort(one.y))  # really shuffled
     x, y = shuffle_arrays(np.arange(5), np.arange(5), seed=0)
     np.testing.assert_array_equal(x, y)
+    # moving rows within the array gives the order a copy gives
+    rows = np.arange(60, dtype=np.float32).reshape(20, 3)
+    copied, _ = shuffle_arrays(rows, np.arange(20), seed=5)
+    moved, _ = shuffle_arrays(rows, np.arange(20), seed=5, in_place=True)
+    assert moved is rows
+    np.testing.assert_array_equal(moved, copied)
 
 
 # ---- parallel decoding ---------------------------------------------------------------
@@ -384,6 +390,27 @@ def test_second_load_comes_from_the_cache_without_decoding(tmp_path: Path,
     rgb = prep(params(root, mode="rgb"), tmp_path)
     monkeypatch.undo()
     assert not rgb.prep_data("train").from_cache
+
+
+def test_the_cache_keeps_8_bit_images_as_uint8_and_others_as_float32(tmp_path: Path
+                                                                      ) -> None:
+    """8-bit values are exactly k/255: a quarter of the bytes, read back bit for bit."""
+    eight = make_tree(tmp_path / "eight", {"a": 5, "b": 5})
+    sixteen = tmp_path / "sixteen"
+    for name in ("a", "b"):
+        (sixteen / name).mkdir(parents=True)
+        for i in range(3):
+            ramp = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000 + i).astype(np.uint16)
+            Image.fromarray(ramp).save(sixteen / name / f"r{i}.png")
+    for root, size, dtype in ((eight, (28, 28), np.uint8), (sixteen, (8, 8), np.float32)):
+        cache = tmp_path / f"cache-{root.name}"
+        cold = DataPrep(params(root, size=size), cache_dir=cache).prep_data("train", seed=1)
+        (stored,) = cache.glob("*/x.npy")
+        assert np.load(stored, mmap_mode="r").dtype == dtype
+        warm = DataPrep(params(root, size=size), cache_dir=cache).prep_data("train", seed=1)
+        assert warm.from_cache and warm.x.dtype == np.float32
+        np.testing.assert_array_equal(warm.x, cold.x)  # bit for bit
+        np.testing.assert_array_equal(warm.y, cold.y)
 
 
 def test_a_changed_file_invalidates_the_cache(tmp_path: Path) -> None:

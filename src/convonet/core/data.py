@@ -177,11 +177,61 @@ def match_classes(train_names: Sequence[str], test_names: Sequence[str], *,
     return [(a, b) for a, b in zip(train_names, test_names) if a != b]
 
 
-def shuffle_arrays(x: np.ndarray, y: np.ndarray, seed: int = 42) -> tuple[np.ndarray,
-                                                                           np.ndarray]:
-    """The same seeded permutation applied to images and labels (new arrays)."""
+def shuffle_arrays(x: np.ndarray, y: np.ndarray, seed: int = 42, *,
+                   in_place: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The same seeded permutation applied to images and labels.
+
+    New arrays, unless ``in_place``: then the rows of ``x`` are moved within it (when it
+    is writeable), so a freshly decoded set is never held twice in memory (3,000 RGB
+    128x128 images are 590 MB of float32). Both give the same order.
+    """
     perm = np.random.default_rng(seed).permutation(len(y))
+    if in_place and x.flags.writeable and len(x) == len(perm):
+        permute_rows(x, perm)
+        return x, y[perm]
     return x[perm], y[perm]
+
+
+def gather_float32(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` as float32 in 0..1; uint8 rows (the cache's 8-bit form) are divided by
+    255 on the way, chunk by chunk, so no second full-size array is made."""
+    if x.dtype != np.uint8:
+        return np.asarray(x[rows], dtype=np.float32)
+    out = np.empty((len(rows), *x.shape[1:]), dtype=np.float32)
+    chunk = _rows_per_chunk(out)
+    for start in range(0, len(rows), chunk):
+        to_float32(x[rows[start:start + chunk]], out=out[start:start + chunk])
+    return out
+
+
+def _with_wide_rows(x: np.ndarray, wide: dict[int, np.ndarray]) -> np.ndarray:
+    """The decoded uint8 rows, or, when some images were 16-bit or float, all rows as
+    float32 with those images' own values put in."""
+    if not wide:
+        return x
+    out = gather_float32(x, np.arange(len(x)))
+    for i, arr in wide.items():
+        out[i] = arr
+    return out
+
+
+def permute_rows(x: np.ndarray, perm: np.ndarray) -> None:
+    """``x[:] = x[perm]`` without a second copy of ``x``: follows each cycle of the
+    permutation with one row held aside (about a microsecond of Python per row)."""
+    placed = np.zeros(len(perm), dtype=bool)
+    for start in range(len(perm)):
+        if placed[start] or perm[start] == start:
+            continue
+        held = x[start].copy()
+        i = start
+        while True:
+            placed[i] = True
+            j = int(perm[i])
+            if j == start:
+                x[i] = held
+                break
+            x[i] = x[j]
+            i = j
 
 
 def stratified_split(y: np.ndarray, share: float, seed: int = 42) -> tuple[np.ndarray,
@@ -221,10 +271,14 @@ class _Info:
 
 
 def extract_image(path: str | os.PathLike[str], image_size: Sequence[int], color_mode: str,
-                  max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, _Info]:
+                  max_pixels: int = MAX_PIXELS, *, keep_8_bit: bool = False
+                  ) -> tuple[np.ndarray, _Info]:
     """Decode one file to float32 (h, w, c) in 0..1 (the seed's extractImage).
 
-    Raises ``_Skip`` with a readable reason when the file cannot be used.
+    With ``keep_8_bit`` an 8-bit image comes back as its uint8 values 0..255 instead (the
+    loader's compact form: a quarter of the bytes to move, cache and send between
+    processes); 16-bit and float images are float32 either way. Raises ``_Skip`` with a
+    readable reason when the file cannot be used.
     """
     try:
         with Image.open(path) as im:
@@ -239,7 +293,8 @@ def extract_image(path: str | os.PathLike[str], image_size: Sequence[int], color
                 im.draft("L" if color_mode == "grayscale" else "RGB",
                          (int(image_size[1]), int(image_size[0])))
             im.load()
-            arr, alpha = _convert(im, (int(image_size[0]), int(image_size[1])), color_mode)
+            arr, alpha = _convert(im, (int(image_size[0]), int(image_size[1])), color_mode,
+                                  keep_8_bit)
     except _Skip:
         raise
     except UnidentifiedImageError:
@@ -257,9 +312,10 @@ def extract_image(path: str | os.PathLike[str], image_size: Sequence[int], color
     return arr, _Info((h0, w0), alpha)
 
 
-def _convert(im: Image.Image, size: tuple[int, int], color_mode: str) -> tuple[np.ndarray,
-                                                                                 bool]:
-    """Pillow image -> float32 (h, w, c) in 0..1; also whether it had transparency."""
+def _convert(im: Image.Image, size: tuple[int, int], color_mode: str,
+             keep_8_bit: bool = False) -> tuple[np.ndarray, bool]:
+    """Pillow image -> float32 (h, w, c) in 0..1 (uint8 0..255 for 8-bit data when
+    ``keep_8_bit``); also whether it had transparency."""
     h, w = size
     channels = 1 if color_mode == "grayscale" else 3
     mode = im.mode
@@ -289,28 +345,59 @@ def _convert(im: Image.Image, size: tuple[int, int], color_mode: str) -> tuple[n
         im = im.convert(target)
     if im.size != (w, h):
         im = im.resize((w, h), Image.Resampling.BILINEAR)
-    out = np.asarray(im, dtype=np.float32).reshape(h, w, channels)
-    return out * np.float32(1.0 / 255.0), alpha
+    values = np.asarray(im).reshape(h, w, channels)
+    if keep_8_bit:
+        return values, alpha
+    return to_float32(values), alpha
+
+
+def to_float32(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 0..255 -> float32 0..1. Always this one product, so a set decoded, cached or
+    converted later holds the very same numbers."""
+    return np.multiply(values, np.float32(1.0 / 255.0), out=out, dtype=np.float32)
+
+
+#: What decoding a run of files gives besides the pixels: per file the skip reason (or
+#: None) and the info, and the rows that are not 8-bit (16-bit, float) as float32.
+_Decoded = tuple[list[str | None], list[_Info | None], dict[int, np.ndarray]]
 
 
 def _decode_chunk(paths: Sequence[str], image_size: Sequence[int], color_mode: str,
-                  max_pixels: int) -> tuple[np.ndarray, list[str | None], list[_Info | None]]:
-    """Decode a run of files into one array (rows of skipped files stay zero)."""
+                  max_pixels: int) -> tuple[np.ndarray, list[str | None], list[_Info | None],
+                                            dict[int, np.ndarray]]:
+    """Decode a run of files into one new uint8 array (for a process pool, which must send
+    the rows back); see ``_decode_into``."""
     h, w = int(image_size[0]), int(image_size[1])
     channels = 1 if color_mode == "grayscale" else 3
-    x = np.zeros((len(paths), h, w, channels), dtype=np.float32)
+    x = np.empty((len(paths), h, w, channels), dtype=np.uint8)
+    reasons, infos, wide = _decode_into(x, paths, image_size, color_mode, max_pixels)
+    return x, reasons, infos, wide
+
+
+def _decode_into(out: np.ndarray, paths: Sequence[str], image_size: Sequence[int],
+                 color_mode: str, max_pixels: int) -> _Decoded:
+    """Decode a run of files straight into the uint8 rows of ``out`` (threads share the
+    result array, so nothing is copied twice). Rows of skipped files are zero; images
+    that are not 8-bit leave a zero row and come back as float32 rows, by index."""
     reasons: list[str | None] = []
     infos: list[_Info | None] = []
+    wide: dict[int, np.ndarray] = {}
     for i, p in enumerate(paths):
         try:
-            x[i], info = extract_image(p, image_size, color_mode, max_pixels)
+            arr, info = extract_image(p, image_size, color_mode, max_pixels, keep_8_bit=True)
         except _Skip as exc:
+            out[i] = 0
             reasons.append(str(exc))
             infos.append(None)
+            continue
+        if arr.dtype == np.uint8:
+            out[i] = arr
         else:
-            reasons.append(None)
-            infos.append(info)
-    return x, reasons, infos
+            out[i] = 0
+            wide[i] = arr
+        reasons.append(None)
+        infos.append(info)
+    return reasons, infos, wide
 
 
 # ---- listing -------------------------------------------------------------------------
@@ -451,7 +538,8 @@ def content_key(listing: _Listing, image_size: Sequence[int], color_mode: str,
 # ---- the folder's decoded arrays -------------------------------------------------------
 @dataclass
 class _Loaded:
-    """A folder decoded in sorted order, before any split or shuffle."""
+    """A folder decoded in sorted order, before any split or shuffle. ``x`` is uint8
+    0..255 when every image was 8-bit (the cache stores it so), else float32 0..1."""
 
     x: np.ndarray
     y: np.ndarray
@@ -592,11 +680,12 @@ class DataPrep:
         x, y = loaded.x, loaded.y
         fingerprint = loaded.key
         warnings = list(listing.warnings) + list(loaded.warnings)
+        rows: np.ndarray | None = None  # the rows of x this set keeps, before the shuffle
         if split:
             share = float(self.params.test_split)
             train_idx, test_idx = stratified_split(y, share, seed)
-            idx = train_idx if which == "train" else test_idx
-            x, y = x[idx], y[idx]
+            rows = train_idx if which == "train" else test_idx
+            y = y[rows]
             fingerprint = hashlib.sha256(
                 f"{loaded.key}:{which}:{share}:{seed}".encode()).hexdigest()[:24]
             small = [n for n, c in zip(loaded.class_names,
@@ -605,7 +694,13 @@ class DataPrep:
             if small:
                 warnings.append("classes with a single image stay in the training set only: "
                                 + ", ".join(small))
-        x, y = shuffle_arrays(x, y, seed)
+        perm = np.random.default_rng(seed).permutation(len(y))  # as shuffle_arrays
+        y = y[perm]
+        if rows is None and x.dtype == np.float32 and not loaded.from_cache \
+                and x.flags.writeable:
+            permute_rows(x, perm)  # freshly decoded floats: reordered, never held twice
+        else:  # one pass: the rows kept, in shuffled order, converted to float32
+            x = gather_float32(x, perm if rows is None else rows[perm])
         return Dataset(x=np.ascontiguousarray(x), y=y.astype(np.int64, copy=False),
                        class_names=list(loaded.class_names), root=listing.root,
                        skipped=list(listing.skipped) + list(loaded.skipped), warnings=warnings,
@@ -630,28 +725,31 @@ class DataPrep:
     def _decode_all(self, paths: list[str], strategy: str, report: Reporter,
                     cancel: CancelToken | None, label: str
                     ) -> tuple[np.ndarray, list[str | None], list[_Info | None]]:
+        """Every file's pixels in listing order: uint8 when all images are 8-bit (the
+        usual case), else float32 in 0..1 (see ``extract_image``)."""
         p = self.params
         size = tuple(p.image_size)
         h, w = size
         total = len(paths)
-        x = np.empty((total, h, w, p.channels), dtype=np.float32)
+        x = np.empty((total, h, w, p.channels), dtype=np.uint8)
         reasons: list[str | None] = [None] * total
         infos: list[_Info | None] = [None] * total
+        wide: dict[int, np.ndarray] = {}
         last = time.monotonic()
         if strategy == "serial":
             for i, path in enumerate(paths):
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled()
-                try:
-                    x[i], infos[i] = extract_image(path, size, p.color_mode, self.max_pixels)
-                except _Skip as exc:
-                    x[i] = 0.0
-                    reasons[i] = str(exc)
+                rs, fs, ws = _decode_into(x[i:i + 1], [path], size, p.color_mode,
+                                          self.max_pixels)
+                reasons[i], infos[i] = rs[0], fs[0]
+                if ws:
+                    wide[i] = ws[0]
                 now = time.monotonic()
                 if now - last >= _PROGRESS_EVERY_S:
                     last = now
                     report(LoadProgress(i + 1, total, label))
-            return x, reasons, infos
+            return _with_wide_rows(x, wide), reasons, infos
         cores = os.cpu_count() or 1
         if strategy == "processes":
             chunk = 512
@@ -667,8 +765,13 @@ class DataPrep:
         try:
             pending: dict[cf.Future[Any], int] = {}
             for start in range(0, total, chunk):
-                fut = executor.submit(_decode_chunk, paths[start:start + chunk], size,
-                                      p.color_mode, self.max_pixels)
+                part = paths[start:start + chunk]
+                if strategy == "processes":
+                    fut = executor.submit(_decode_chunk, part, size, p.color_mode,
+                                          self.max_pixels)
+                else:  # threads write their rows in place
+                    fut = executor.submit(_decode_into, x[start:start + len(part)], part,
+                                          size, p.color_mode, self.max_pixels)
                 pending[fut] = start
             while pending:
                 if cancel is not None and cancel.cancelled:
@@ -676,11 +779,15 @@ class DataPrep:
                 finished, _ = cf.wait(pending, timeout=0.1, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     start = pending.pop(fut)
-                    xs, rs, fs = fut.result()
+                    if strategy == "processes":
+                        xs, rs, fs, ws = fut.result()
+                        x[start:start + len(rs)] = xs
+                    else:
+                        rs, fs, ws = fut.result()
                     end = start + len(rs)
-                    x[start:end] = xs
                     reasons[start:end] = rs
                     infos[start:end] = fs
+                    wide.update({start + i: arr for i, arr in ws.items()})
                     done += len(rs)
                 now = time.monotonic()
                 if now - last >= _PROGRESS_EVERY_S:
@@ -688,7 +795,7 @@ class DataPrep:
                     report(LoadProgress(done, total, label))
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
-        return x, reasons, infos
+        return _with_wide_rows(x, wide), reasons, infos
 
     # ---- the on-disk cache -------------------------------------------------------------
     def _entry(self, key: str) -> Path:
@@ -705,7 +812,8 @@ class DataPrep:
             # mmap: no copy here; split and shuffle copy the rows they keep.
             x = np.load(entry / "x.npy", mmap_mode="r")
             y = np.load(entry / "y.npy")
-            if meta.get("key") != key or len(x) != len(y):
+            if meta.get("key") != key or len(x) != len(y) \
+                    or x.dtype not in (np.float32, np.uint8):
                 raise ValueError("cache entry does not match its key")
         except (OSError, ValueError, KeyError):
             # A damaged entry (disk full while another process wrote it, a manual edit):
@@ -736,7 +844,7 @@ class DataPrep:
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{loaded.key}.", dir=self.cache_dir))
-            np.save(tmp / "x.npy", loaded.x)
+            np.save(tmp / "x.npy", loaded.x)  # uint8 for 8-bit images
             np.save(tmp / "y.npy", loaded.y)
             # meta.json last: a reader treats an entry without it as absent.
             (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
@@ -767,6 +875,12 @@ class DataPrep:
                 continue
             if other.get("root") == meta["root"] and other.get("settings") == meta["settings"]:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _rows_per_chunk(x: np.ndarray, chunk_bytes: int = 8 << 20) -> int:
+    """Rows per step of a chunked conversion: a few MB, so temporaries stay in cache."""
+    row = max(1, int(np.prod(x.shape[1:])) * 4)
+    return max(1, chunk_bytes // row)
 
 
 def _decode_warnings(infos: list[_Info], size: tuple[int, ...]) -> list[str]:
