@@ -1,6 +1,7 @@
 """Accuracy and memory: the sample hyper params on all of Fashion-MNIST.
 
-    python benchmarks/bench_accuracy.py [--epochs 15] [--hyper-params app_input/mnist_hyper_params.json]
+    python benchmarks/bench_accuracy.py [--epochs 15] \
+        [--hyper-params app_input/mnist_hyper_params.json]
 
 Trains the reference CNN through the app's core (``NetTraining.train`` on the 60,000
 training images, the sample hyper params' first values, epochs set to ``--epochs``) and
@@ -24,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402

@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402

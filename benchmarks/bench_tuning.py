@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402
@@ -71,7 +70,8 @@ def main() -> None:
         hp = base.edit(search=strategy)
         memory: list[float] = []
 
-        def report(event: Event, memory: list[float] = memory) -> None:
+        def report(event: Event, memory: list[float] = memory,
+                   strategy: str = strategy) -> None:
             if isinstance(event, FoldEnd):
                 memory.append(round(rss_mb(), 1))
                 print(f"  {strategy}: fit {event.fits_done}/{event.total_fits} "

@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402,F401  (imported before the app runs, as the CLI does)
-
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402

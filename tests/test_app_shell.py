@@ -14,8 +14,8 @@ from textual.widgets import DataTable, Input, TextArea
 
 from convonet import cli
 from convonet.core.events import CancelToken, Event, Notice, Reporter, TaskDone
-from convonet.tui.app import ConvonetApp
 from convonet.tui import commands as commands_module
+from convonet.tui.app import ConvonetApp
 from convonet.tui.commands import NOT_YET, MenuCommand, menu_commands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeysDialog
 from convonet.tui.screens import SCREENS

@@ -79,7 +79,7 @@ def test_loads_float_arrays_with_sorted_class_names(tmp_path: Path) -> None:
     assert ds.root == root and ds.skipped == [] and ds.warnings == []
     assert len(ds.fingerprint) >= 16 and not ds.from_cache
     # Labels follow the folder the image came from (ids 0-2 were written into "b").
-    for x, y in zip(ds.x, ds.y):
+    for x, y in zip(ds.x, ds.y, strict=True):
         image_id = int(round(float(x[0, 0, 0]) * 255))
         expected = "b" if image_id < 3 else ("a" if image_id < 5 else "c")
         assert ds.class_names[y] == expected

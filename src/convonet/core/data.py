@@ -76,8 +76,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from convonet.core.events import (
-    CancelToken,
     Cancelled,
+    CancelToken,
     LoadProgress,
     Notice,
     Reporter,
@@ -174,7 +174,7 @@ def match_classes(train_names: Sequence[str], test_names: Sequence[str], *,
             f"({', '.join(test_names)}) but the training set has {len(train_names)}"
             f"{where_train} ({', '.join(train_names)}); classes are matched by sorted "
             "order, so both need the same number of class folders")
-    return [(a, b) for a, b in zip(train_names, test_names) if a != b]
+    return [(a, b) for a, b in zip(train_names, test_names, strict=True) if a != b]
 
 
 def shuffle_arrays(x: np.ndarray, y: np.ndarray, seed: int = 42, *,
@@ -530,7 +530,7 @@ def content_key(listing: _Listing, image_size: Sequence[int], color_mode: str,
     h.update(json.dumps({"v": CACHE_VERSION, "size": [int(v) for v in image_size],
                          "mode": color_mode, "max_pixels": int(max_pixels),
                          "classes": listing.class_names}).encode())
-    for rel, size, mtime in zip(listing.files, listing.sizes, listing.mtimes):
+    for rel, size, mtime in zip(listing.files, listing.sizes, listing.mtimes, strict=True):
         h.update(f"\n{rel}\0{size}\0{mtime}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:24]
 
@@ -610,7 +610,7 @@ class DataPrep:
                 ds.warnings.append(
                     "test class names differ from the training ones; matched by sorted "
                     "order: " + ", ".join(f"{i}: {a} <- {b}" for i, (a, b) in enumerate(
-                        zip(train_classes, ds.class_names)) if a != b))
+                        zip(train_classes, ds.class_names, strict=True)) if a != b))
         for text in ds.warnings:
             report(Notice(text))
         if ds.skipped:
@@ -653,7 +653,7 @@ class DataPrep:
         report(LoadProgress(total, total, label))
         keep = np.array([r is None for r in reasons], dtype=bool)
         skipped = [SkippedFile(listing.root / rel, r)
-                   for rel, r in zip(listing.files, reasons) if r is not None]
+                   for rel, r in zip(listing.files, reasons, strict=True) if r is not None]
         y = listing.labels
         if not keep.all():
             x, y = x[keep], y[keep]
@@ -688,8 +688,8 @@ class DataPrep:
             y = y[rows]
             fingerprint = hashlib.sha256(
                 f"{loaded.key}:{which}:{share}:{seed}".encode()).hexdigest()[:24]
-            small = [n for n, c in zip(loaded.class_names,
-                                       np.bincount(loaded.y, minlength=len(loaded.class_names)))
+            counts = np.bincount(loaded.y, minlength=len(loaded.class_names))
+            small = [n for n, c in zip(loaded.class_names, counts, strict=True)
                      if c < 2]
             if small:
                 warnings.append("classes with a single image stay in the training set only: "
