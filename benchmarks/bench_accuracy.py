@@ -1,6 +1,6 @@
 """Accuracy and memory: the sample hyper params on all of Fashion-MNIST.
 
-    python benchmarks/bench_accuracy.py [--epochs 15] \
+    python benchmarks/bench_accuracy.py [--epochs 15]
         [--hyper-params app_input/mnist_hyper_params.json]
 
 Trains the reference CNN through the app's core (``NetTraining.train`` on the 60,000
