@@ -80,6 +80,9 @@ def child_env(tmp_path: Path) -> dict[str, str]:
      False),
     ({"SSH_CONNECTION": "x", "TERM": "screen-256color"}, False),
     ({"SSH_CONNECTION": "x", "STY": "1234.pts-0.host", "TERM": "xterm"}, False),
+    # a browser tab of `convonet serve`: the server warns instead
+    ({"SSH_CONNECTION": "x", "TERM": "xterm",
+      "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}, False),
 ])
 def test_the_ssh_notice_only_outside_tmux_and_screen(env: dict[str, str], shown: bool
                                                      ) -> None:
@@ -87,6 +90,14 @@ def test_the_ssh_notice_only_outside_tmux_and_screen(env: dict[str, str], shown:
     assert (text is not None) == shown
     if text is not None:
         assert "tmux new -s convonet" in text and "interrupted" in text
+
+
+def test_serve_warns_once_when_started_over_ssh_outside_tmux() -> None:
+    from convonet.cli import serve_notice
+
+    assert serve_notice({"SSH_CONNECTION": "x", "TERM": "xterm"}) is not None
+    assert serve_notice({"SSH_CONNECTION": "x", "TMUX": "/tmp/t", "TERM": "xterm"}) is None
+    assert serve_notice({}) is None
 
 
 # ---- the app's handler, under Pilot ---------------------------------------------------------

@@ -108,16 +108,34 @@ def multiplexer_notice(environ: Mapping[str, str]) -> str | None:
     """The one-time warning for an SSH session outside tmux or screen, else None.
 
     There a dropped connection sends SIGHUP: the app then stops its task, records it as
-    interrupted and exits; inside tmux the app keeps running and the user reattaches.
+    interrupted and exits; inside tmux the app keeps running and the user reattaches. A
+    browser tab of ``convonet serve`` inherits the server's SSH variables but hangs on the
+    server, not on the connection: the server warns once instead (``serve_notice``).
     """
-    if not (environ.get("SSH_CONNECTION") or environ.get("SSH_TTY")):
+    if not _over_ssh_outside_multiplexer(environ):
         return None
-    term = environ.get("TERM", "")
-    if environ.get("TMUX") or environ.get("STY") or term.startswith(("screen", "tmux")):
+    if "web_driver" in environ.get("TEXTUAL_DRIVER", ""):
         return None
     return ("Running over SSH outside tmux or screen: if the connection drops, a running "
             "task stops and is recorded as interrupted (it can be resumed). To keep it "
             "running, start the app inside tmux: tmux new -s convonet")
+
+
+def serve_notice(environ: Mapping[str, str]) -> str | None:
+    """What ``convonet serve`` says once when it was started over SSH outside tmux."""
+    if not _over_ssh_outside_multiplexer(environ):
+        return None
+    return ("convonet: started over SSH outside tmux or screen: if this connection drops, "
+            "the server stops and so do the runs in its browser tabs (recorded as "
+            "interrupted). To keep it serving, start it inside tmux: tmux new -s convonet")
+
+
+def _over_ssh_outside_multiplexer(environ: Mapping[str, str]) -> bool:
+    if not (environ.get("SSH_CONNECTION") or environ.get("SSH_TTY")):
+        return False
+    term = environ.get("TERM", "")
+    return not (environ.get("TMUX") or environ.get("STY")
+                or term.startswith(("screen", "tmux")))
 
 
 def run_tui(args: argparse.Namespace) -> int:

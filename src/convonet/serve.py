@@ -13,6 +13,7 @@ differs from the served one (``ssh -L 9000:127.0.0.1:8000``), pass
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -109,6 +110,11 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CliError(f"textual-serve is not installed ({exc.name}): "
                        "python -m pip install textual-serve") from None
 
+    from convonet.cli import serve_notice
+
+    notice = serve_notice(os.environ)
+    if notice is not None:
+        print(notice, file=sys.stderr, flush=True)
     command = app_command(args)
     server = Server(command, host=args.host, port=args.port, title="convonet",
                     public_url=url)
