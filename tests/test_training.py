@@ -241,3 +241,37 @@ def test_mismatched_data_is_refused_before_training() -> None:
     model = NetModel(hp).build((8, 8, 1), 3)
     with pytest.raises(ModelError, match="8x8x1.*12x12x1"):
         NetTraining(model, hp).train(data)
+
+
+def test_a_resumed_run_keeps_counting_patience_from_its_best_epoch(tmp_path: Path) -> None:
+    """Stopped after epoch 3 (best: epoch 2), resumed: it stops early after epoch 4 and
+    restores epoch 2's weights, exactly as the uninterrupted run does."""
+    from convonet.core.training import read_history_csv
+
+    data = make_set()
+    hp = params(validation_split=0.2, epochs=8, patience=2)
+    whole = fresh(hp, data)
+    straight = NetTraining(whole, hp).train_val(data, callbacks=[_Diverge()])
+    assert straight.early_stopped and len(straight.rows) == 4
+    assert straight.restored_epoch == 2
+
+    checkpoints, csv_path = tmp_path / "backup", tmp_path / "history.csv"
+    cancel = CancelToken()
+
+    def stop_after_three(event: Event) -> None:
+        if isinstance(event, EpochEnd) and event.epoch == 3:
+            cancel.cancel()
+
+    first = NetTraining(fresh(hp, data), hp, report=stop_after_three, cancel=cancel,
+                        checkpoint_dir=checkpoints, history_csv=csv_path)
+    stopped = first.train_val(data, callbacks=[_Diverge()])
+    assert stopped.stopped and [r.epoch for r in stopped.rows if not r.partial] == [1, 2, 3]
+
+    model = fresh(hp, data)
+    resumed = NetTraining(model, hp, checkpoint_dir=checkpoints, history_csv=csv_path,
+                          history_rows=read_history_csv(csv_path)
+                          ).train_val(data, callbacks=[_Diverge()])
+    assert resumed.early_stopped and [r.epoch for r in resumed.rows] == [1, 2, 3, 4]
+    assert resumed.restored_epoch == 2
+    for now, best in zip(model.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_array_equal(now, best)

@@ -71,6 +71,8 @@ class EpochRow:
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
                    "seconds", "batches", "partial")
+#: In the checkpoint folder: early stopping's best weights so far (see _EarlyStopping).
+BEST_WEIGHTS = "best_weights.npz"
 
 
 @dataclass
@@ -242,14 +244,71 @@ class _EarlyStopping(keras.callbacks.EarlyStopping):
     not count as "best".
     """
 
-    def __init__(self, state: _RunState, **kwargs: Any) -> None:
+    def __init__(self, state: _RunState, *, history: TrainHistory | None = None,
+                 best_path: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state = state
+        self.history = history
+        #: With a checkpoint folder: the best weights so far, saved at each improvement,
+        #: so that a resumed run goes on counting patience from the same best epoch and
+        #: can still restore its weights.
+        self.best_path = best_path
+        self._first_epoch = True
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        self._first_epoch = True
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # The checkpoint has set the first epoch by now (BackupAndRestore's train-begin
+        # hook runs after this callback's).
+        if self._first_epoch:
+            self._first_epoch = False
+            if epoch > 0:
+                self._carry_over(epoch)
+
+    def _carry_over(self, epoch: int) -> None:
+        """Resumed at ``epoch`` (0-based): take up the best epoch and the patience count
+        where the finished epochs left them, as one uninterrupted run would have them."""
+        if self.history is None or self.best_path is None or not self.best_path.is_file():
+            return
+        field_name = "val_loss" if self.monitor == "val_loss" else "loss"
+        done = [(r.epoch - 1, getattr(r, field_name)) for r in self.history.rows
+                if r.epoch <= epoch and not r.partial]
+        done = [(e, v) for e, v in done if v is not None and math.isfinite(v)]
+        if not done:
+            return
+        best_epoch, best = min(done, key=lambda ev: (ev[1], ev[0]))  # the first minimum
+        try:
+            with np.load(self.best_path) as saved:
+                if int(saved["epoch"]) != best_epoch:
+                    return  # killed between saving the weights and the checkpoint
+                weights = [saved[f"w{i}"] for i in range(int(saved["count"]))]
+        except (OSError, ValueError, KeyError):
+            return
+        self.best, self.best_epoch, self.best_weights = best, best_epoch, weights
+        self.wait = (epoch - 1) - best_epoch
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.state.check():
             return
         super().on_epoch_end(epoch, logs)
+        if self.best_path is not None and self.best_epoch == epoch \
+                and self.best_weights is not None:
+            self._save_best(epoch)
+
+    def _save_best(self, epoch: int) -> None:
+        assert self.best_path is not None and self.best_weights is not None
+        tmp = self.best_path.with_name(self.best_path.name + ".tmp")
+        try:
+            self.best_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, epoch=epoch, count=len(self.best_weights),
+                         **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            os.replace(tmp, self.best_path)
+        except OSError:
+            # Only a resume's patience depends on it; the run itself goes on.
+            tmp.unlink(missing_ok=True)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self.state.check():
@@ -524,7 +583,10 @@ class NetTraining:
         ]
         early: _EarlyStopping | None = None
         if patience > 0:
-            early = _EarlyStopping(state, monitor=monitor, patience=patience, mode="min",
+            best_path = (Path(self.checkpoint_dir) / BEST_WEIGHTS
+                         if self.checkpoint_dir is not None else None)
+            early = _EarlyStopping(state, history=history, best_path=best_path,
+                                   monitor=monitor, patience=patience, mode="min",
                                    restore_best_weights=True, verbose=0)
             callbacks.append(early)
         callbacks.append(_ProgressCallback(state, history, self.report, epochs, batches,
