@@ -766,6 +766,7 @@ class DataPrep:
             pending: dict[cf.Future[Any], int] = {}
             for start in range(0, total, chunk):
                 part = paths[start:start + chunk]
+                fut: cf.Future[Any]
                 if strategy == "processes":
                     fut = executor.submit(_decode_chunk, part, size, p.color_mode,
                                           self.max_pixels)
