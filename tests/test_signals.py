@@ -188,6 +188,50 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
     assert records.resume_offers(results) == []
 
 
+async def test_a_resumed_tuning_runs_live_on_the_tuning_screen(
+        make_app: Any, demo_folder: Path, tmp_path: Path) -> None:
+    """The runs screen's resume hook on a stopped search: the tuning screen shows the
+    finished fold at once (as resumed), runs the others live and ends finished."""
+    from convonet.core.data import DataPrep
+    from convonet.core.tuning import FoldEnd, tune
+    from convonet.tui.screens.tuning import TuningScreen
+
+    data_json, hyper_json = tiny_demo_params(demo_folder, tmp_path, epochs=1)
+    data = DataParams.load(data_json)
+    hyper = HyperParams.load(hyper_json).edit(num_units="8,12", cv_folds=2,
+                                              tuning_share=0.15)
+    ds = DataPrep(data, cache_dir=tmp_path / "cache").prep_data("train", seed=hyper.seed)
+    cancel = CancelToken()
+
+    def stop_after_one(event: Event) -> None:
+        if isinstance(event, FoldEnd):
+            cancel.cancel()
+
+    results = tmp_path / "results"
+    stopped = tune(ds.x, ds.y, hyper, report=stop_after_one, cancel=cancel,
+                   results_dir=results, data_params=data)
+    run = stopped.run
+    assert run is not None and run.status == "stopped" and stopped.fits_done == 1
+
+    app = make_app(controller=Controller(), results_dir=results)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.resume_run(run.path)
+        screen = app.screen
+        assert isinstance(screen, TuningScreen) and screen.running
+        for _ in range(3000):
+            if not app.tasks.running():
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        result = app.controller.tuning
+        assert result is not None and result.status == "finished"
+        total = stopped.total_fits  # the demo grid with num_units 8,12: 4 x 2 folds
+        assert result.fits_done == result.total_fits == total == 8
+        assert screen.partial.row_count == total  # 1 replayed + 7 run now
+        assert screen.results.row_count == total // 2  # the ranked combinations
+    assert run.status == "finished" and len(run.info["resumed"]) == 1
+
+
 async def test_the_resume_hook_refuses_a_changed_dataset(
         make_app: Any, demo_folder: Path, tmp_path: Path) -> None:
     data_json, hyper_json = tiny_demo_params(demo_folder, tmp_path, epochs=2)

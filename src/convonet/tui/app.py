@@ -60,17 +60,6 @@ def _screen_bindings() -> list[BindingType]:
     ]
 
 
-def resume_tuning_task(run: Any, *, report: Any, cancel: Any) -> Any:
-    """Continue an interrupted tuning on its own training set (loaded from its data params
-    copy); the core runs only the folds its folds.jsonl lacks."""
-    from convonet.core.records import load_run_dataset
-    from convonet.core.tuning import tune
-
-    train_set = load_run_dataset(run, report, cancel)
-    return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
-                resume_from=run, class_names=train_set.class_names)
-
-
 class ConvonetApp(App[None]):
     """Train, tune and test Keras image classifiers from the terminal."""
 
@@ -276,29 +265,12 @@ class ConvonetApp(App[None]):
             problem = "wait: another task is running"
         if problem is not None:
             raise ResumeError(f"cannot resume: {problem}")
-        if run.task == "training":
-            await self.switch_mode("training")
-            screen: Any = self.screen
-            resume = getattr(screen, "resume_run", None)
-            if callable(resume):
-                resume(run)
-            return
-        from convonet.tui.tasks import run_task
-
-        self.notify(f"Resuming tuning {run.path.name}: only the folds not yet done run. "
-                    "The results come to the tuning screen.", title="Resume", markup=False)
-        run_task(self, resume_tuning_task, run, name="tuning-resume",
-                 description="Resuming tuning")
-
-    def on_task_ended(self, message: TaskEnded) -> None:
-        """A tuning resumed from here: its result goes where the tuning screen reads it."""
-        if message.task != "tuning-resume":
-            return
-        if message.ok and message.result is not None:
-            self.controller.tuning = message.result
-            result = message.result
-            self.notify(f"Tuning resumed and {result.status}: {result.fits_done} of "
-                        f"{result.total_fits} fits done.", title="Tuning", markup=False)
+        # The run's own screen resumes it, so its progress shows live as a new run's does.
+        await self.switch_mode("training" if run.task == "training" else "tuning")
+        screen: Any = self.screen
+        resume = getattr(screen, "resume_run", None)
+        if callable(resume):
+            resume(run)
 
     # ---- screens ---------------------------------------------------------------------
     async def action_goto(self, name: str) -> None:

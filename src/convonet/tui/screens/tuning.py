@@ -69,6 +69,17 @@ def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
                 class_names=train_set.class_names)
 
 
+def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> TuneResult:
+    """Continue an interrupted tuning on its own training set (loaded from its data params
+    copy); the core replays the folds its folds.jsonl holds and runs only the others."""
+    from convonet.core.records import load_run_dataset
+    from convonet.core.tuning import tune
+
+    train_set = load_run_dataset(run, report, cancel)
+    return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
+                resume_from=run, class_names=train_set.class_names)
+
+
 # ---- words and numbers ------------------------------------------------------------------
 def short(name: str) -> str:
     return SHORT_NAMES.get(name, name)
@@ -214,6 +225,7 @@ class TuningScreen(ConvonetScreen):
         self._run_dir: str = ""
         self._drawn_result: Any = None
         self._shown: tuple[Any, ...] | None = None
+        self._search_params: HyperParams | None = None  # the running search's (a resume's)
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="tune-body"):
@@ -476,6 +488,51 @@ class TuningScreen(ConvonetScreen):
             return
         c = self.controller
         hp = c.hyper_params
+        self._start_fresh(hp)
+        # Copies: the run folder saves params next to its record, which re-points a params
+        # object's path there; the loaded files must keep theirs.
+        data_params = c.data_params.edit() if c.data_params is not None else None
+        self._job = run_task(self, tune_task, c.train_set, hp.edit(),
+                             Path(getattr(self.app, "results_dir", "app_results")),
+                             data_params, name=TASK_NAME, description="Tuning")
+        self.partial.focus()
+        self._sync(force=True)
+
+    def resume_run(self, run: Any) -> bool:
+        """Continue an interrupted or stopped search here, live: the folds it finished come
+        back into the table first (marked as resumed), then only the others run.
+
+        False, with a notification saying why, when it cannot start.
+        """
+        from convonet.core.params import HyperParams
+        from convonet.core.records import resume_problem
+        from convonet.core.runs import HYPER_PARAMS_JSON
+
+        why = ("tuning is running: s stops it" if self.running else
+               "wait: another task is running" if self._other_task_running() else
+               resume_problem(run))
+        if why is None:
+            try:
+                hp = HyperParams.load(run.file(HYPER_PARAMS_JSON), check=False)
+            except (OSError, ValueError) as exc:
+                why = f"its hyper params cannot be read: {exc}"
+        if why is not None:
+            self.notify(f"Cannot resume: {why}", title="Resume", severity="warning",
+                        markup=False)
+            return False
+        self._start_fresh(hp)
+        self.query_one("#tune-line", Static).update(
+            f"Resuming {run.path.name}: loading its training set…")
+        self._job = run_task(self, resume_tuning_task, run, name=TASK_NAME,
+                             description="Resuming tuning")
+        self.partial.focus()
+        self._sync(force=True)
+        return True
+
+    def _start_fresh(self, hyper_params: HyperParams) -> None:
+        """Clear the last search's numbers, tables and result before a new one."""
+        c = self.controller
+        self._search_params = hyper_params
         self._stopping = False
         self._done = 0
         self._total = 0
@@ -487,18 +544,10 @@ class TuningScreen(ConvonetScreen):
         self._drawn_result = None
         self.set_class(False, "-has-result")
         self.results.set_rows([])
-        self._set_partial_columns(list(hp.searched()), str(hp.search))
+        self._set_partial_columns(list(hyper_params.searched()), str(hyper_params.search))
         self.bar.display = True
         self.bar.update(total=None, progress=0)
         self.query_one("#tune-line", Static).update("Preparing the folds…")
-        # Copies: the run folder saves params next to its record, which re-points a params
-        # object's path there; the loaded files must keep theirs.
-        data_params = c.data_params.edit() if c.data_params is not None else None
-        self._job = run_task(self, tune_task, c.train_set, hp.edit(),
-                             Path(getattr(self.app, "results_dir", "app_results")),
-                             data_params, name=TASK_NAME, description="Tuning")
-        self.partial.focus()
-        self._sync(force=True)
 
     def action_stop_tuning(self) -> None:
         """Stop Tuning: the fit in progress ends at its next batch and is discarded."""
@@ -571,8 +620,8 @@ class TuningScreen(ConvonetScreen):
                         f"up to {event.samples:,} images")
             else:
                 plan = f"Grid search, {plan}"
-            self.query_one("#tune-info", Static).update(
-                f"{plan}\n{searched_text(self.controller.hyper_params)}")
+            shown = self._search_params or self.controller.hyper_params
+            self.query_one("#tune-info", Static).update(f"{plan}\n{searched_text(shown)}")
             self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
             self._draw_line()
             self._sync(force=True)
