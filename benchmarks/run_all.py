@@ -25,7 +25,7 @@ DOCS = HERE.parent / "docs"
 
 SCRIPTS = [
     ("bench_loading.py", ["--repeats", "3", "--large", "3000"]),
-    ("bench_training.py", ["--epochs", "3"]),
+    ("bench_training.py", ["--epochs", "5"]),
     ("bench_ui.py", ["--presses", "30"]),
     ("bench_tuning.py", []),
     ("bench_accuracy.py", ["--epochs", "15"]),
@@ -75,8 +75,14 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f"({h['test_accuracy_after_retraining']:.4f} vs "
                     f"{g['test_accuracy_after_retraining']:.4f})", tuning["date"]))
         mem = g["rss_mb_after_each_fit"]
+        half = len(mem) // 2
+        slope = (mem[-1] - mem[half]) / max(1, len(mem) - 1 - half)
+        hmem = h["rss_mb_after_each_fit"]
         out.append(("RSS across the grid's fits", "flat",
-                    f"{mem[0]:.0f} -> {mem[-1]:.0f} MB over {len(mem)} fits", tuning["date"]))
+                    f"{mem[0]:.0f} -> {mem[-1]:.0f} MB over {len(mem)} fits (max "
+                    f"{max(mem):.0f}; {slope:+.2f} MB/fit over the second half); halving's "
+                    f"{len(hmem)} fits after it {min(hmem):.0f}-{max(hmem):.0f} MB",
+                    tuning["date"]))
     accuracy = load("accuracy.json")
     if accuracy:
         best = accuracy["best"]
@@ -85,6 +91,18 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f"(decay {accuracy['hyper_params']['decay']})", accuracy["date"]))
         out.append(("peak RSS, loading + training all of Fashion-MNIST", "(reported)",
                     f"{accuracy['peak_rss_mb']:.0f} MB", accuracy["date"]))
+    gpu = load("gpu.json")
+    if gpu:
+        for batch, res in gpu["batch_sizes"].items():
+            med, acc = res["median_s"], res["test_accuracy"]
+            out.append((f"GPU ({gpu['device_kind']}, jax), batch {batch}: core vs plain fit "
+                        "vs stateless scan", "measure",
+                        f"{med['core']:.2f} / {med['plain']:.2f} / {med['scan']:.2f} s/epoch, "
+                        f"core/plain {res['ratio_core_over_plain']:.2f}; test accuracy "
+                        f"{acc['core']:.2%}", gpu["date"]))
+    else:
+        out.append(("GPU (jax backend): core vs plain fit vs stateless scan", "measure",
+                    "not run on this machine (no GPU): benchmarks/bench_gpu.py", "-"))
     return out
 
 
