@@ -44,10 +44,8 @@ import argparse
 import json
 import os
 import platform
-import queue
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,34 +131,14 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import jax
     import keras
+    from bench_common import QueueForwarder  # beside this script
 
-    from convonet.core.events import Event
     from convonet.core.model import build_model
     from convonet.core.params import HyperParams
     from convonet.core.training import NetTraining
 
     if keras.backend.backend() != "jax":
         sys.exit(f"needs KERAS_BACKEND=jax (got {keras.backend.backend()})")
-
-    class QueueForwarder:
-        """Stands in for the app: events cross to a consumer thread through a queue."""
-
-        def __init__(self) -> None:
-            self.queue: queue.Queue[Event | None] = queue.Queue()
-            self.seen = 0
-            self.thread = threading.Thread(target=self._drain, daemon=True)
-            self.thread.start()
-
-        def __call__(self, event: Event) -> None:
-            self.queue.put(event)
-
-        def _drain(self) -> None:
-            while self.queue.get() is not None:
-                self.seen += 1
-
-        def close(self) -> None:
-            self.queue.put(None)
-            self.thread.join()
 
     device = jax.devices()[0]
     print(f"device {device} ({device.device_kind}), keras {keras.__version__}, "

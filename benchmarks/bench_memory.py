@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from bench_common import rss_mb  # noqa: E402
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402
@@ -35,12 +36,6 @@ from convonet.core.params import DataParams, HyperParams  # noqa: E402
 from convonet.core.tuning import FoldEnd, tune  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE_MB
 
 
 def main() -> None:

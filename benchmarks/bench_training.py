@@ -22,10 +22,8 @@ import argparse
 import json
 import os
 import platform
-import queue
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,37 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from bench_common import QueueForwarder  # noqa: E402
 from fashion_mnist import write_pngs  # noqa: E402
 
 from convonet.core.data import DataPrep  # noqa: E402
-from convonet.core.events import Event  # noqa: E402
 from convonet.core.model import build_model  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
 from convonet.core.training import NetTraining  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class QueueForwarder:
-    """Stands in for the app: events cross to a consumer thread through a queue."""
-
-    def __init__(self) -> None:
-        self.queue: queue.Queue[Event | None] = queue.Queue()
-        self.seen = 0
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def __call__(self, event: Event) -> None:
-        self.queue.put(event)
-
-    def _drain(self) -> None:
-        while self.queue.get() is not None:
-            self.seen += 1
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
 
 
 def main() -> None:
