@@ -228,6 +228,7 @@ async def test_a_resumed_tuning_runs_live_on_the_tuning_screen(
         total = stopped.total_fits  # the demo grid with num_units 8,12: 4 x 2 folds
         assert result.fits_done == result.total_fits == total == 8
         assert screen.partial.row_count == total  # 1 replayed + 7 run now
+        assert [bool(f.get("resumed")) for f in result.folds].count(True) == 1
         assert screen.results.row_count == total // 2  # the ranked combinations
     assert run.status == "finished" and len(run.info["resumed"]) == 1
 

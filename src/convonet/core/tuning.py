@@ -584,7 +584,8 @@ class Tuner:
             if rec.get("kind") == "failed":
                 self.failed[ci] = rec
             elif rec.get("kind") == "fold":
-                self.folds[(int(rec["rung"]), ci, int(rec["fold"]))] = rec
+                # marked for the tables: this fold comes from the earlier run, not this one
+                self.folds[(int(rec["rung"]), ci, int(rec["fold"]))] = {**rec, "resumed": True}
 
     def _failed_at(self, ci: int, rung: int) -> bool:
         """A combination can pass a rung and fail a later one (e.g. out of memory on more

@@ -419,7 +419,7 @@ class TuningScreen(ConvonetScreen):
                 loss=float(rec["loss"]),
                 seconds=float(rec.get("fit_time", 0.0)) + float(rec.get("score_time", 0.0)),
                 rung=int(rec.get("rung", 0)), n_resources=int(rec.get("n_resources", 0)),
-                resumed=False))
+                resumed=bool(rec.get("resumed", False))))
         for rec in result.failures:
             rows.append(self._failed_row(ci=int(rec["combination_index"]),
                                          params=rec["params"], reason=str(rec["reason"]),
