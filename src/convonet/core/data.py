@@ -63,8 +63,11 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -398,6 +401,59 @@ def _decode_into(out: np.ndarray, paths: Sequence[str], image_size: Sequence[int
         reasons.append(None)
         infos.append(info)
     return reasons, infos, wide
+
+
+def _stderr_has_descriptor() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _quiet_decoder(silence_stderr: bool) -> None:
+    """Pool initializer: a decoding process never writes to the terminal when the parent
+    draws on it (the app); skip reasons come back as values, not as printed warnings."""
+    warnings.simplefilter("ignore")
+    if silence_stderr:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+
+_pool_start_lock = threading.Lock()
+
+
+def decoding_process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A process pool for decoding that also starts inside a running Textual app.
+
+    multiprocessing hands ``sys.stderr``'s file descriptor to the helper processes it
+    starts (the resource tracker, the fork server). Textual replaces ``sys.stderr`` with an
+    object whose ``fileno()`` is -1, and the start then fails with "bad value(s) in
+    fds_to_keep". So the helpers are started here, with ``sys.stderr`` pointing at the
+    null device for that moment (a print from another thread during those milliseconds
+    is dropped rather than drawn over the app), and the decoding processes themselves
+    write nothing to the terminal. Not fork: the app has Keras's threads running, and
+    forking them can deadlock.
+    """
+    ctx_name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(ctx_name)
+    in_app = not _stderr_has_descriptor()
+    if in_app:
+        from multiprocessing import resource_tracker
+
+        with _pool_start_lock, open(os.devnull, "w") as devnull:
+            saved = sys.stderr
+            sys.stderr = devnull
+            try:
+                resource_tracker.ensure_running()
+                if ctx_name == "forkserver":
+                    from multiprocessing import forkserver
+
+                    forkserver.ensure_running()
+            finally:
+                sys.stderr = saved
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                  initializer=_quiet_decoder, initargs=(in_app,))
 
 
 # ---- listing -------------------------------------------------------------------------
@@ -753,10 +809,7 @@ class DataPrep:
         cores = os.cpu_count() or 1
         if strategy == "processes":
             chunk = 512
-            ctx_name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-            # Not fork: the app has Keras' threads running, and forking them can deadlock.
-            executor: cf.Executor = cf.ProcessPoolExecutor(
-                max_workers=cores, mp_context=mp.get_context(ctx_name))
+            executor: cf.Executor = decoding_process_pool(cores)
         else:
             chunk = 32
             executor = cf.ThreadPoolExecutor(max_workers=cores,
