@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import convonet.tui.screens.data as data_screen
-from convonet.core.data import DataError, DataPrep, estimate_bytes
+import convonet.core.data as core_data
+from convonet.core.data import DataError, DataPrep, check_memory, estimate_bytes, human_bytes
 from convonet.core.params import DataParams, HyperParams, ParamsError
 from convonet.core.state import Controller
 from convonet.tui.dialogs import ErrorDialog
@@ -479,13 +479,13 @@ def test_a_set_too_large_for_memory_is_refused_with_the_figures(tmp_path: Path) 
     params = DataParams({"train_dir": str(root), "image_size": [64, 64],
                          "color_mode": "rgb"})
     with pytest.raises(DataError) as info:
-        data_screen.check_memory(params, "train", available=100_000)
+        check_memory(6, params, root, available=100_000)
     text = str(info.value)
     assert "6 images" in text and str(root) in text and "64x64x3" in text
-    need = data_screen.human_bytes(estimate_bytes(6, (64, 64), 3))
+    need = human_bytes(estimate_bytes(6, (64, 64), 3))
     assert f"needs about {need}" in text and "more than half of the 97.7 KB" in text
-    assert "smaller image_size or grayscale" in text and "fewer images" in text
-    data_screen.check_memory(params, "train", available=10_000_000)  # fits: no error
+    assert "smaller image_size" in text and "grayscale" in text and "fewer images" in text
+    check_memory(6, params, root, available=10_000_000)  # fits: no error
 
 
 async def test_the_data_screen_refuses_it_and_keeps_the_loaded_set(
@@ -495,7 +495,7 @@ async def test_the_data_screen_refuses_it_and_keeps_the_loaded_set(
     before = tiny_set(classes=2, per_class=4, size=8)
     params = DataParams({"train_dir": str(root), "image_size": [8, 8]})
     app = make_app(controller=Controller(data_params=params, train_set=before))
-    monkeypatch.setattr(data_screen, "available_memory", lambda: 1_000)
+    monkeypatch.setattr(core_data, "available_memory", lambda: 1_000)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen

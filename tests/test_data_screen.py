@@ -14,7 +14,6 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, Static
 
 import convonet.core.data as core_data
-import convonet.tui.screens.data as data_screen
 from convonet.core.demo import demo_params_paths
 from convonet.core.params import DataParams, HyperParams
 from convonet.core.state import Controller
@@ -196,7 +195,7 @@ async def test_what_cannot_run_is_greyed_out_with_a_reason(make_app: Any) -> Non
 
 async def test_a_load_too_big_for_memory_is_refused(make_app: Any, demo_folder: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data_screen, "available_memory", lambda: 1_000_000)
+    monkeypatch.setattr(core_data, "available_memory", lambda: 1_000_000)
     app = make_app(controller=demo_controller(demo_folder))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")

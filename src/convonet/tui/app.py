@@ -7,6 +7,7 @@ same state, and each screen is an App mode: switching with 1-6 keeps its widgets
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import threading
@@ -25,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from convonet import __version__
 from convonet.core.events import Notice
 from convonet.core.state import Controller
+from convonet.noise import LOG_NAME
 from convonet.tui.commands import MenuCommands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
 from convonet.tui.screens import SCREENS
@@ -33,9 +35,14 @@ from convonet.tui.tasks import (
     CoreEvent,
     TaskEnded,
     TaskRegistry,
-    format_error,
+    describe_error,
     is_cancellation,
 )
+
+log = logging.getLogger("convonet.app")
+# Never logging's last resort (stderr, where Textual draws): the results folder's log
+# gets these records through the root logger (cli.run_tui sets it up).
+log.addHandler(logging.NullHandler())
 
 #: Where results go when neither --results-dir nor CONVONET_RESULTS_DIR says otherwise.
 DEFAULT_RESULTS_DIR = "app_results"
@@ -359,12 +366,21 @@ class ConvonetApp(App[None]):
         self.show_error(f"{what} failed", error)
 
     def show_error(self, title: str, error: BaseException | str) -> None:
-        """A readable, scrollable, copyable error; use it for any failure the user must see."""
-        if isinstance(error, BaseException):
-            summary, details = format_error(error)
+        """A readable, copyable error; use it for any failure the user must see.
+
+        The user's mistakes show their message and what to do; an internal error also
+        says it is one, and its traceback goes to the log at once and to the screen only
+        behind the dialog's details key.
+        """
+        text = describe_error(error)
+        log_path = self.results_dir / LOG_NAME
+        if text.internal:
+            log.error("%s: %s", title, text.summary, exc_info=cast(BaseException, error))
         else:
-            summary, details = error.strip().splitlines()[0] if error.strip() else title, error
-        self.push_screen(ErrorDialog(title, summary, details))
+            log.warning("%s: %s", title, text.summary)
+        self.push_screen(ErrorDialog(title, text.summary, problem=text.problem,
+                                     advice=text.advice, more=text.more,
+                                     traceback=text.traceback, log_path=str(log_path)))
 
     # ---- quitting --------------------------------------------------------------------
     def quit_question(self) -> str | None:

@@ -14,22 +14,34 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static, TextArea
 
 
 class ErrorDialog(ModalScreen[None]):
-    """A failure, readable: a summary line, then the full text, scrollable and selectable."""
+    """A failure, readable: what is wrong, what to do, and nothing the user cannot act on.
+
+    The user's own mistakes (a missing folder, a bad params value) show their message
+    only. An internal error (a fault in convonet) says so and where its traceback was
+    logged; the traceback itself stays hidden until the details key, so it never buries
+    the message.
+    """
 
     DEFAULT_CSS = """
     ErrorDialog { align: center middle; }
     ErrorDialog > Vertical {
-        width: 90%; max-width: 110; height: 80%; max-height: 36;
+        width: 90%; max-width: 110; height: auto; max-height: 80%;
         border: thick $error; background: $surface; padding: 0 1;
     }
-    ErrorDialog #summary { color: $text-error; text-style: bold; margin-bottom: 1; }
-    ErrorDialog TextArea { height: 1fr; }
+    ErrorDialog.-details > Vertical { height: 80%; max-height: 36; }
+    ErrorDialog #message { height: auto; max-height: 16; }
+    ErrorDialog.-details #message { max-height: 10; }
+    ErrorDialog #summary { color: $text-error; text-style: bold; }
+    ErrorDialog #advice, ErrorDialog #more, ErrorDialog #internal { margin-top: 1; }
+    ErrorDialog #internal { color: $text-muted; }
+    ErrorDialog #details { height: 1fr; margin-top: 1; display: none; }
+    ErrorDialog.-details #details { display: block; }
     ErrorDialog .buttons { height: auto; align-horizontal: right; margin: 1 0 0 0; }
     ErrorDialog Button { margin-left: 2; }
     """
@@ -38,34 +50,107 @@ class ErrorDialog(ModalScreen[None]):
         Binding("escape", "close", "Close", id="error.close"),
         # "c", not a ctrl key: the read-only text area leaves letters alone but binds ctrl+y.
         Binding("c", "copy_all", "Copy all", id="error.copy"),
+        Binding("d", "toggle_details", "Details", id="error.details",
+                tooltip="Show or hide the traceback of an internal error"),
     ]
 
-    def __init__(self, title: str, summary: str, details: str = "") -> None:
+    def __init__(self, title: str, summary: str, *, advice: str = "", problem: str = "",
+                 more: str = "", traceback: str = "", log_path: str = "") -> None:
+        """``summary`` is the whole one-line message; ``problem`` (what is wrong, the
+        summary when not given) and ``advice`` (what to do) are what the dialog shows.
+        A ``traceback`` marks an internal error."""
         super().__init__()
         self.error_title = title
         self.summary = summary
-        self.details = details or summary
+        self.problem = problem or summary
+        self.advice = advice
+        self.more = more
+        self.details = traceback
+        self.log_path = log_path
+
+    @property
+    def internal(self) -> bool:
+        return bool(self.details)
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.error_title
-            box.border_subtitle = "escape closes · c copies all"
-            yield Static(self.summary, id="summary", markup=False)
-            yield TextArea(self.details, read_only=True, soft_wrap=True, id="details")
+            keys = "escape closes · c copies all"
+            box.border_subtitle = f"d details · {keys}" if self.internal else keys
+            with VerticalScroll(id="message"):
+                yield Static(self.problem, id="summary", markup=False)
+                if self.advice:
+                    yield Static(Text.assemble(("What to do: ", "bold"), self.advice),
+                                 id="advice")
+                if self.more:
+                    yield Static(self.more, id="more", markup=False)
+                if self.internal:
+                    yield Static(self._internal_note(), id="internal", markup=False)
+            if self.internal:
+                yield TextArea(self.details, read_only=True, soft_wrap=True, id="details")
             with Horizontal(classes="buttons"):
+                if self.internal:
+                    yield Button("Details", id="toggle-details", compact=True)
                 yield Button("Copy all", id="copy", compact=True)
                 yield Button("Close", id="close", variant="error", compact=True)
 
+    def _internal_note(self) -> str:
+        where = f" and written to {self.log_path}" if self.log_path else " and written to the log"
+        return ("This is a fault in convonet, not in your data or params; the app keeps "
+                "running with what it had. Its details (a Python traceback) are behind d"
+                f"{where}: please include them when you report it.")
+
     def on_mount(self) -> None:
-        self.query_one(TextArea).focus()
+        self.query_one("#close", Button).focus()
+
+    @property
+    def details_shown(self) -> bool:
+        return self.has_class("-details")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The details key exists only for internal errors (nothing to reveal otherwise)."""
+        if action == "toggle_details":
+            return self.internal
+        return True
+
+    def action_toggle_details(self) -> None:
+        if not self.internal:
+            return
+        self.toggle_class("-details")
+        button = self.query_one("#toggle-details", Button)
+        if self.details_shown:
+            button.label = "Hide details"
+            details = self.query_one(TextArea)
+            details.focus()
+            # The last lines say where it broke; the first are the worker's own frames.
+            details.move_cursor(details.document.end)
+            details.scroll_end(animate=False)
+        else:
+            button.label = "Details"
+            self.query_one("#close", Button).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def copy_text(self) -> str:
+        """Everything the dialog knows, the traceback included: for a bug report."""
+        parts = [self.error_title, self.summary]
+        if self.advice and self.advice not in self.summary:
+            parts.append(f"What to do: {self.advice}")
+        if self.more:
+            parts.append(self.more)
+        if self.details:
+            parts.append(self.details)
+        return "\n\n".join(parts)
+
     def action_copy_all(self) -> None:
         """Copy over SSH too: Textual uses the terminal's OSC 52 clipboard."""
-        self.app.copy_to_clipboard(f"{self.summary}\n\n{self.details}")
+        self.app.copy_to_clipboard(self.copy_text())
         self.notify("Error text copied to the clipboard")
+
+    @on(Button.Pressed, "#toggle-details")
+    def _details_pressed(self) -> None:
+        self.action_toggle_details()
 
     @on(Button.Pressed, "#copy")
     def _copy_pressed(self) -> None:

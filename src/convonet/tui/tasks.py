@@ -43,6 +43,8 @@ cancels the worker (a newer exclusive task, the app closing), the token is set a
 
 from __future__ import annotations
 
+import errno
+import re
 import threading
 import traceback
 from collections.abc import Callable
@@ -207,12 +209,115 @@ def is_cancellation(error: BaseException | None) -> bool:
     return isinstance(error, Cancelled)
 
 
-def format_error(error: BaseException) -> tuple[str, str]:
-    """A one-line summary and the full traceback text of an exception, for the dialog."""
+@dataclass(frozen=True)
+class ErrorText:
+    """A failure as the error dialog shows it: what is wrong, what to do, and for an
+    internal error (a fault in convonet, not in the user's input) the traceback."""
+
+    #: The whole message on one line, as headless prints it after "convonet: error:".
+    summary: str
+    #: What is wrong (the message up to its first "; ").
+    problem: str
+    #: What to do (the rest of the message, or a hint for that kind of error).
+    advice: str
+    #: Further lines of a long message.
+    more: str = ""
+    #: The formatted traceback; empty for the user's mistakes.
+    traceback: str = ""
+
+    @property
+    def internal(self) -> bool:
+        return bool(self.traceback)
+
+
+#: What to do, by error class name, when the message does not say.
+_ADVICE = {
+    "ParamsError": "Correct that value in the params file or on the params screen, then "
+                   "try again.",
+    "DataError": "Check the dataset folders in the data params, then load again.",
+    "ModelError": "Load a model file that fits the data, or build a new model on the model "
+                  "screen.",
+    "TuningError": "Check the tuning values in the hyper params, then tune again.",
+    "ResumeError": "Resume another run from the runs screen, or start a new one.",
+}
+_OS_ADVICE = {
+    errno.ENOENT: "Check the path: that file or folder does not exist.",
+    errno.ENOTDIR: "Check the path: a part of it is a file, not a folder.",
+    errno.EISDIR: "Check the path: it names a folder where a file is needed.",
+    errno.EACCES: "Choose a file or folder you may use, or change its permissions.",
+    errno.EPERM: "Choose a file or folder you may use, or change its permissions.",
+    errno.EROFS: "Choose a folder on a writable disk (this one is read-only).",
+    errno.ENOSPC: "Free some disk space, or choose a folder on another disk, then try "
+                  "again.",
+}
+_OS_DEFAULT_ADVICE = "Check the file or folder it names, then try again."
+_USER_DEFAULT_ADVICE = "Correct what it names, then try again."
+
+
+def is_user_error(error: BaseException) -> bool:
+    """A mistake the user can fix: bad params, data or model files, a missing file.
+
+    The same classes that end a headless command with one line and exit status 2, so the
+    app and headless agree on what deserves a traceback.
+    """
+    from convonet.headless import user_errors
+
+    return isinstance(error, user_errors())
+
+
+def split_advice(text: str) -> tuple[str, str]:
+    """Our messages say what is wrong, then "; " and what to do: split them there.
+
+    Only at the top level: a "; " inside parentheses belongs to the explanation.
+    """
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == ";" and depth == 0 and text[i + 1:i + 2] == " ":
+            problem, advice = text[:i].rstrip(), text[i + 2:].strip()
+            if problem and advice:
+                return problem, advice[0].upper() + advice[1:]
+    return text, ""
+
+
+def _fallback_advice(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return _OS_ADVICE.get(error.errno or 0, _OS_DEFAULT_ADVICE)
+    for cls in type(error).__mro__:
+        if cls.__name__ in _ADVICE:
+            return _ADVICE[cls.__name__]
+    return _USER_DEFAULT_ADVICE
+
+
+def describe_error(error: BaseException | str) -> ErrorText:
+    """What the error dialog shows for ``error``; a string is taken as a user message."""
+    if isinstance(error, str):
+        lines = error.strip().splitlines()
+        first = lines[0].strip() if lines else ""
+        problem, advice = split_advice(first)
+        return ErrorText(first, problem, advice, "\n".join(lines[1:]).strip())
     text = str(error).strip()
-    if isinstance(error, (ValueError, OSError)) and text:
-        summary = text  # our own errors already name the file and the field
-    else:
+    if not is_user_error(error):
         summary = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    details = "".join(traceback.format_exception(error)).rstrip()
-    return summary, details
+        lines = summary.splitlines()
+        return ErrorText(lines[0], lines[0], "", "\n".join(lines[1:]).strip(),
+                         "".join(traceback.format_exception(error)).rstrip())
+    lines = text.splitlines() or [type(error).__name__]
+    first = lines[0].strip()
+    shown = first
+    if isinstance(error, OSError) and error.strerror:
+        # "[Errno 28] No space left on device: 'x'" reads better without the number.
+        shown = re.sub(r"^\[Errno -?\d+\] ", "", first)
+    problem, advice = split_advice(shown)
+    return ErrorText(first, problem, advice or _fallback_advice(error),
+                     "\n".join(lines[1:]).strip())
+
+
+def format_error(error: BaseException) -> tuple[str, str]:
+    """A one-line summary and the full text of an exception (the traceback for an
+    internal error, the message for the user's mistakes)."""
+    text = describe_error(error)
+    return text.summary, text.traceback or str(error).strip()

@@ -1,9 +1,9 @@
 """The data screen: the training and test datasets (the seed's DataTask).
 
 Each set loads in a thread worker through ``run_task`` with a progress bar (images done /
-total, rate, ETA); ``c`` or escape cancels, and the set loaded before stays. Before decoding,
-the memory the arrays will take is estimated and a load over half the available memory is
-refused with a message instead of swapping the machine to a halt.
+total, rate, ETA); ``c`` or escape cancels, and the set loaded before stays. A load too big
+for memory is refused by the core before decoding (``check_memory``, the same check headless
+runs), and its message shows in the error dialog.
 
 Afterwards each set shows its classes (index, folder name, count, share and a bar, so an
 imbalance shows at a glance), image size and channels, warnings, the class matching of a
@@ -14,7 +14,6 @@ the training and the test set.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,15 +28,12 @@ from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from convonet.core.data import DataError, DataPrep, Dataset, estimate_bytes, list_folder
+from convonet.core.data import DataPrep, Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.images import ImageGrid
-
-#: Refuse a load whose arrays would take more than this share of the available memory.
-MEMORY_SHARE = 0.5
 
 #: which -> (words, controller attribute)
 SETS: dict[str, tuple[str, str]] = {
@@ -57,49 +53,16 @@ def share_bar(count: int, largest: int, width: int = 12) -> str:
     return "█" * full + (_EIGHTHS[part] if part else "")
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
-def available_memory() -> int | None:
-    """Free physical memory in bytes, or None where the system does not say."""
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def dataset_root(params: DataParams, which: str) -> Path | None:
     """The folder a load of ``which`` reads (the training folder when splitting)."""
     split = params.test_path is None and params.test_split > 0
     return params.train_path if which == "train" or split else params.test_path
 
 
-def check_memory(params: DataParams, which: str, available: int | None) -> None:
-    """Refuse a load whose float32 arrays would not fit comfortably in memory."""
-    root = dataset_root(params, which)
-    if root is None or available is None:
-        return  # prep_data names the missing folder itself
-    n = len(list_folder(root).files)
-    need = estimate_bytes(n, params.image_size, params.channels)
-    if need > MEMORY_SHARE * available:
-        h, w = params.image_size
-        raise DataError(
-            f"loading {n:,} images of '{root}' at {h}x{w}x{params.channels} needs about "
-            f"{human_bytes(need)} of memory, more than half of the {human_bytes(available)} "
-            "available; use a smaller image_size or grayscale in the data params, or fewer "
-            "images")
-
-
 def load_dataset(params: DataParams, which: str, *, seed: int,
                  train_classes: list[str] | None, report: Reporter,
                  cancel: CancelToken) -> Dataset:
-    """The worker's job: check memory, then the core's prep_data."""
-    check_memory(params, which, available_memory())
+    """The worker's job: the core's prep_data (which refuses a set too big for memory)."""
     return DataPrep(params).prep_data(which, report, cancel, seed=seed,
                                       train_classes=train_classes)
 
