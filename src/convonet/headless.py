@@ -31,7 +31,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -208,7 +208,13 @@ class Display:
     def handle(self, event: Event) -> None:
         """Show one core event; called for every event, in order."""
         from convonet.core import events as ev
-        from convonet.core.tuning import CombinationFailed, FoldEnd, RungStart, TuneStart
+        from convonet.core.tuning import (
+            CombinationFailed,
+            CombinationInvalid,
+            FoldEnd,
+            RungStart,
+            TuneStart,
+        )
 
         if isinstance(event, ev.Notice):
             self.output.notice(event.text, event.level, console=self.console)
@@ -239,7 +245,8 @@ class Display:
             self.searched = list(event.searched)
             self._task("fits", "fits", event.total_fits, event.fits_done)
             searched = ", ".join(event.searched) or "nothing (one combination)"
-            self.say(f"{event.strategy} search: {event.combinations} combination(s) x "
+            invalid = f" ({event.invalid} invalid, not run)" if event.invalid else ""
+            self.say(f"{event.strategy} search: {event.combinations} combination(s){invalid} x "
                      f"{event.folds} folds on {event.samples} images; searching {searched}")
         elif isinstance(event, RungStart):
             self.say(f"rung {event.rung + 1}/{event.rungs}: {event.candidates} candidate(s) "
@@ -255,6 +262,9 @@ class Display:
             self._task("fits", "fits", event.total_fits, event.fits_done)
             self.say(Text(f"failed: {params_text(event.params, self.searched)}: {event.reason}",
                           style="yellow"))
+        elif isinstance(event, CombinationInvalid):
+            self.say(Text(f"invalid, not run: {params_text(event.params, self.searched)}: "
+                          f"{event.reason}", style="yellow"))
 
 
 def epoch_line(event: Any) -> Text:
@@ -553,9 +563,16 @@ def tuning_table(result: Any, limit: int = 30) -> Table:
         cells += [_num(row["mean_test_score"]) if ok else "", _num(row["std_test_score"])
                   if ok else "", _num(row["mean_test_loss"]) if ok else "",
                   _num(row["mean_fit_time"], 1) if ok else "",
-                  "ok" if ok else str(row["reason"] or row["status"])]
+                  "ok" if ok else status_text(row)]
         table.add_row(*cells, style="bold" if ok and row["rank_test_score"] == 1 else None)
     return table
+
+
+def status_text(row: Mapping[str, Any]) -> str:
+    """A row's status cell when it has no score: why (an invalid one says so first)."""
+    if row["status"] == "invalid":
+        return f"invalid: {row['reason']}"
+    return str(row["reason"] or row["status"])
 
 
 # ---- commands ---------------------------------------------------------------------------
@@ -700,7 +717,8 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
             output.line(f"best params written to {best_file}")
     output.line(f"{'stopped' if stopped else 'finished'}: {result.fits_done} of "
                 f"{result.total_fits} fits in {seconds:.1f} s, "
-                f"{len(result.failures)} combination(s) failed")
+                f"{len(result.failures)} combination(s) failed"
+                + (f", {len(result.invalid)} invalid (not run)" if result.invalid else ""))
     run_dir = str(result.run.path) if result.run is not None else None
     if run_dir:
         output.line(f"run folder: {run_dir}")
@@ -711,6 +729,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                       "searched": result.searched, "best_params": result.best_params,
                       "best_score": result.best_score, "fits_done": result.fits_done,
                       "total_fits": result.total_fits, "failures": result.failures,
+                      "invalid": result.invalid,
                       "best_params_file": str(best_file) if best_file else None,
                       "rows": [{k: r[k] for k in ("params", "mean_test_score",
                                                   "std_test_score", "mean_test_loss",

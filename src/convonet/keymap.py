@@ -144,15 +144,20 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _load_table(path: Path) -> dict[str, Any]:
     """The file's top-level table; raises ValueError with a readable reason."""
+    from convonet.core.params import DuplicateKeyError, refuse_duplicate_keys
+
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: accept the byte-order mark Notepad writes (tomllib and json refuse it)
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read it: {exc}") from None
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
+        except DuplicateKeyError as exc:
+            raise ValueError(f"entry {exc}") from None
     else:
         if sys.version_info >= (3, 11):
             import tomllib

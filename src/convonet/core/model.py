@@ -5,7 +5,8 @@ names the model was trained on are kept beside it in ``<stem>.classes.json`` (op
 model without one still loads; its classes are then shown by index).
 
 ``build_model`` is shared by training and tuning, so a tuning combination and the model
-trained afterwards are the same network.
+trained afterwards are the same network; so is ``architecture_problem``, the check that
+refuses a configuration whose layers cannot fit the images.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from convonet.core.architecture import architecture_problem
 from convonet.core.files import atomic_write_text
 from convonet.core.params import HyperParams
 
@@ -106,13 +108,9 @@ class NetModel:
         if int(num_classes) < 2:
             raise ModelError(f"a classifier needs at least 2 classes, got {num_classes}: "
                              "the training set needs one class folder per class")
-        kernel = int(self.config["kernel_size"])
-        if kernel > min(shape[0], shape[1]):
-            raise ModelError(f"kernel_size {kernel} is larger than the "
-                             f"{shape[0]}x{shape[1]} images")
-        if shape[0] < 4 or shape[1] < 4:
-            raise ModelError(f"images of {shape[0]}x{shape[1]} are too small for two 2x2 "
-                             "poolings: use at least 4x4")
+        problem = architecture_problem(self.config, shape)
+        if problem is not None:
+            raise ModelError(problem.message)
         if "seed" in self.config:
             keras.utils.set_random_seed(int(self.config["seed"]))
         self.model = build_model(self.config, shape, int(num_classes))

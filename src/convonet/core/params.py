@@ -220,6 +220,34 @@ def _split_items(raw: Any, name: str) -> list[Any]:
     return [raw]
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object gives one key twice; ``str()`` names the key and both values."""
+
+    def __init__(self, key: str, first: Any, second: Any) -> None:
+        self.key, self.first, self.second = key, first, second
+        super().__init__(f"'{key}' {self.detail}")
+
+    @property
+    def detail(self) -> str:
+        """What is wrong and what to do, without the key (for messages that name it)."""
+        return (f"is given twice, as {json.dumps(self.first)} and then as "
+                f"{json.dumps(self.second)}; keep one of them and delete the other")
+
+
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A ``json.loads`` object hook that refuses a key given twice in one object.
+
+    Plain ``json.loads`` keeps the last value silently, so a field changed by adding a
+    second line (instead of editing the first) would use a value the user did not mean.
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key, out[key], value)
+        out[key] = value
+    return out
+
+
 def _did_you_mean(word: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -260,16 +288,20 @@ class _Params:
         if p.is_dir():
             raise ParamsError("is a folder, not a JSON file", file=p)
         try:
-            text = p.read_text(encoding="utf-8")
+            # utf-8-sig: Notepad and some other Windows editors start the file with a
+            # byte-order mark, which plain json.loads refuses; saving writes none.
+            text = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ParamsError(f"cannot be read: {exc}", file=p) from None
         if not text.strip():
             raise ParamsError(f"is empty: expected a JSON object of {cls.KIND}", file=p)
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise ParamsError(f"is not valid JSON: {exc.msg} at line {exc.lineno}, "
                               f"column {exc.colno}", file=p) from None
+        except DuplicateKeyError as exc:
+            raise ParamsError(exc.detail, file=p, field=exc.key) from None
         if not isinstance(data, dict):
             raise ParamsError(f"expected a JSON object {{...}} of {cls.KIND}, got "
                               f"{_show(data)}", file=p)

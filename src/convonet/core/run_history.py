@@ -337,24 +337,31 @@ def load_tuning(path: str | os.PathLike[str]) -> TuningTable:
                       _fmt(r.get("std_test_score")) if ok else "",
                       _fmt(r.get("mean_test_loss")) if ok else "",
                       _fmt(r.get("mean_fit_time"), 1) if ok else "",
-                      "ok" if ok else (r.get("reason") or r.get("status") or "")]
+                      "ok" if ok else _status_text(r.get("status"), r.get("reason"))]
             out.append([c or "" for c in cells])
         return TuningTable(columns, out, RESULTS_CSV)
     records = RunFolder(folder).read_jsonl(FOLDS_JSONL) if (folder / FOLDS_JSONL).is_file() \
         else []
     names = sorted({k for rec in records for k in (rec.get("params") or {})})
     columns = ["comb", "fold", *names, "accuracy", "loss", "status"]
-    out = []  # one line per finished fold or failed combination
+    out = []  # one line per finished fold or failed or invalid combination
     for rec in records:
         combo = rec.get("params") or {}
-        failed = rec.get("kind") == "failed"
+        failed = rec.get("kind") in ("failed", "invalid")
         out.append([str(rec.get("combination_index", "")),
                     "" if failed else str(int(_num(rec.get("fold")) or 0) + 1),
                     *(str(combo.get(n, "")) for n in names),
                     "" if failed else _fmt(rec.get("accuracy")),
                     "" if failed else _fmt(rec.get("loss")),
-                    str(rec.get("reason") or "failed") if failed else "ok"])
+                    _status_text(rec.get("kind"), rec.get("reason")) if failed else "ok"])
     return TuningTable(columns, out, FOLDS_JSONL)
+
+
+def _status_text(status: Any, reason: Any) -> str:
+    """A row without a score: why; an invalid one (never run) says so first."""
+    if status == "invalid":
+        return f"invalid: {reason}" if reason else "invalid"
+    return str(reason or status or "")
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,13 @@ scikit-learn decides *what* to fit: ``ParameterGrid`` enumerates the combination
 
 - each fold streams its held-out accuracy and loss (``FoldEnd``) as it finishes;
 - a stop ends the fit in progress at the next batch and discards only that fit;
-- a combination that cannot run (out of memory, NaN loss, layers that do not fit the
-  image size) is recorded once (``CombinationFailed``) and skipped, not retried per fold;
-  anything else is a ``FatalTuningError`` and stops the search;
+- a combination whose layers cannot fit the image size (the check training makes,
+  ``architecture_problem``) is marked invalid before anything runs (``CombinationInvalid``),
+  never fitted and never ranked; when every combination is invalid the search refuses to
+  start (``InvalidGridError``) naming the field and its values;
+- a combination that fails while it runs (out of memory, NaN loss) is recorded once
+  (``CombinationFailed``) and skipped, not retried per fold; anything else is a
+  ``FatalTuningError`` and stops the search;
 - every finished fold is appended to ``folds.jsonl`` in the run folder, so an interrupted
   search resumes with only the folds not yet done (``resume_from=``).
 
@@ -30,7 +34,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,11 @@ from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_s
 from sklearn.utils import resample
 from sklearn.utils.class_weight import compute_class_weight
 
+from convonet.core.architecture import (
+    ArchitectureProblem,
+    all_invalid_message,
+    architecture_problem,
+)
 from convonet.core.events import CancelToken, Event, Reporter, TaskDone, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import ARCHITECTURE_FIELDS, build_model, learning_rate_at
@@ -67,6 +76,13 @@ class FatalTuningError(TuningError):
     """The search cannot go on (bad data, a resume that does not match, a bug)."""
 
 
+class InvalidGridError(FatalTuningError, ValueError):
+    """Every combination of the grid is invalid for these images: nothing can be tuned.
+
+    A ValueError too, as the params errors are: the message is the whole story.
+    """
+
+
 class NonFiniteLoss(ArithmeticError):
     """The training loss became NaN or infinite: the combination diverged."""
 
@@ -84,6 +100,7 @@ class TuneStart(Event):
     fits_done: int = 0  # already done by an earlier, resumed run
     searched: tuple[str, ...] = ()  # fields with more than one value
     run_dir: str = ""
+    invalid: int = 0  # combinations marked invalid, not run (counted in combinations)
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,17 @@ class CombinationFailed(Event):
     resumed: bool = False
 
 
+@dataclass(frozen=True)
+class CombinationInvalid(Event):
+    """A combination whose layers cannot fit the images: marked before anything runs."""
+
+    combination_index: int
+    params: dict[str, Any]
+    field: str  # the params field to change (kernel_size, image_size)
+    reason: str
+    resumed: bool = False  # already recorded by an earlier run of this search
+
+
 # ---- result -----------------------------------------------------------------------------
 @dataclass
 class TuneResult:
@@ -146,6 +174,7 @@ class TuneResult:
     total_fits: int
     fits_done: int
     run: RunFolder | None = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)  # marked, never run
 
     @property
     def status(self) -> str:
@@ -547,13 +576,23 @@ class Tuner:
         self.grid = hyper_params.grid()
         self.candidates = [_norm(p) for p in ParameterGrid(self.grid)]
         self.searched = sorted(hyper_params.searched())
+        # Training refuses these configurations, so tuning never fits or ranks them.
+        self.invalid: dict[int, ArchitectureProblem] = {}
+        for ci, params in enumerate(self.candidates):
+            problem = architecture_problem({**self.base_config, **params}, self.image_shape)
+            if problem is not None:
+                self.invalid[ci] = problem
+        if len(self.invalid) == len(self.candidates):
+            raise InvalidGridError(all_invalid_message(list(self.invalid.values())))
+        self.valid = [ci for ci in range(len(self.candidates)) if ci not in self.invalid]
+        self.invalid_recorded: set[int] = set()
         self.splits = list(cv_splitter(hyper_params).split(self.X, self.y))
         n_classes = len(np.unique(self.y))
-        if self.strategy == "halving" and len(self.candidates) > 1:
-            self.schedule = halving_schedule(len(self.candidates), len(self.y), self.n_folds,
+        if self.strategy == "halving" and len(self.valid) > 1:
+            self.schedule = halving_schedule(len(self.valid), len(self.y), self.n_folds,
                                              n_classes)
         else:
-            self.schedule = [(len(self.candidates), len(self.y))]
+            self.schedule = [(len(self.valid), len(self.y))]
         # state
         self.folds: dict[tuple[int, int, int], dict[str, Any]] = {}  # (rung, comb, fold)
         self.order: list[dict[str, Any]] = []
@@ -581,7 +620,11 @@ class Tuner:
             if ci >= len(self.candidates) or _norm(rec["params"]) != self.candidates[ci]:
                 raise FatalTuningError(f"{FOLDS_JSONL} does not match this grid "
                                        f"(combination {ci})")
-            if rec.get("kind") == "failed":
+            if rec.get("kind") == "invalid":
+                self.invalid_recorded.add(ci)
+            elif ci in self.invalid:
+                continue  # fitted by a version that did not check: never a score now
+            elif rec.get("kind") == "failed":
                 self.failed[ci] = rec
             elif rec.get("kind") == "fold":
                 # marked for the tables: this fold comes from the earlier run, not this one
@@ -604,8 +647,10 @@ class Tuner:
                               folds=self.n_folds, strategy=self.strategy,
                               samples=len(self.y), fits_done=resumed_fits,
                               searched=tuple(self.searched),
-                              run_dir=str(self.run.path) if self.run else ""))
-        members = list(range(len(self.candidates)))
+                              run_dir=str(self.run.path) if self.run else "",
+                              invalid=len(self.invalid)))
+        self._mark_invalid()
+        members = list(self.valid)
         planned = [c for c, _ in self.schedule]
         for rung, (_, n_resources) in enumerate(self.schedule):
             if rung > 0:
@@ -624,6 +669,23 @@ class Tuner:
                     self.stopped = True
                     return self.result()
         return self.result()
+
+    def _mark_invalid(self) -> None:
+        """Record and report each invalid combination once, before any fit."""
+        for ci, problem in self.invalid.items():
+            resumed = ci in self.invalid_recorded
+            if not resumed:
+                self._record({**self._invalid_record(ci), "time": now_iso()})
+                self.invalid_recorded.add(ci)
+            self.report(CombinationInvalid(ci, self.candidates[ci], problem.field,
+                                           problem.message, resumed=resumed))
+
+    def _invalid_record(self, ci: int) -> dict[str, Any]:
+        """An invalid combination as folds.jsonl and ``TuneResult.invalid`` hold it."""
+        problem = self.invalid[ci]
+        return {"kind": "invalid", "rung": 0, "combination_index": ci,
+                "params": self.candidates[ci], "field": problem.field,
+                "reason": problem.message}
 
     def _replan(self, rung: int, n_members: int, planned: list[int]) -> None:
         """Halving: fewer candidates than scheduled (failures) means fewer fits to come."""
@@ -782,13 +844,28 @@ class Tuner:
                     row["reason"] = (f"stopped after {len(done)} of {self.n_folds} folds"
                                      if done else "not run")
                 rows.append(row)
-        # rank like GridSearchCV ("min" ties); incomplete and failed rows rank last
+        rows += [self._invalid_row(ci, problem) for ci, problem in self.invalid.items()]
+        # rank like GridSearchCV ("min" ties); incomplete, failed and invalid rows rank last
         ok = [r for r in rows if r["status"] == "ok"]
         scores = sorted((r["mean_test_score"] for r in ok), reverse=True)
         for r in rows:
             r["rank_test_score"] = (scores.index(r["mean_test_score"]) + 1
                                     if r["status"] == "ok" else len(ok) + 1)
         return rows
+
+    def _invalid_row(self, ci: int, problem: ArchitectureProblem) -> dict[str, Any]:
+        """An invalid combination's row: no fold ran, so every score is missing."""
+        params = self.candidates[ci]
+        row: dict[str, Any] = {"params": params, "iter": 0,
+                               "n_resources": self.schedule[0][1], "combination_index": ci,
+                               "status": "invalid", "reason": problem.message}
+        for name in sorted(self.grid):
+            row[f"param_{name}"] = params[name]
+        for k in range(self.n_folds):
+            row[f"split{k}_test_score"] = row[f"split{k}_test_loss"] = math.nan
+        for col in ("test_score", "test_loss", "fit_time", "score_time"):
+            row[f"mean_{col}"] = row[f"std_{col}"] = math.nan
+        return row
 
     def result(self) -> TuneResult:
         rows = self.rows()
@@ -805,7 +882,8 @@ class Tuner:
                           best_score=float(best["mean_test_score"]) if best else None,
                           stopped=self.stopped, strategy=self.strategy,
                           searched=list(self.searched), total_fits=self.total_fits,
-                          fits_done=self.fits_done, run=self.run)
+                          fits_done=self.fits_done, run=self.run,
+                          invalid=[self._invalid_record(ci) for ci in self.invalid])
 
 
 def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, *,
@@ -901,7 +979,8 @@ def _jsonish(value: Any) -> Any:
 def _metrics(result: TuneResult) -> dict[str, Any]:
     return {"best_score": result.best_score, "best_params": result.best_params,
             "fits_done": result.fits_done, "total_fits": result.total_fits,
-            "failed": len(result.failures), "strategy": result.strategy}
+            "failed": len(result.failures), "invalid": len(result.invalid),
+            "strategy": result.strategy}
 
 
 def _write_table(run: RunFolder, result: TuneResult) -> Path:
@@ -914,7 +993,8 @@ def read_results(run: RunFolder) -> list[dict[str, str]]:
 
 
 __all__ = [
-    "STRATEGIES", "CombinationError", "CombinationFailed", "FatalTuningError", "FoldEnd",
+    "STRATEGIES", "CombinationError", "CombinationFailed", "CombinationInvalid",
+    "FatalTuningError", "FoldEnd", "InvalidGridError",
     "NonFiniteLoss", "RungStart", "TuneResult", "TuneStart", "Tuner", "TuningError",
     "ModelReuse", "cv_splitter", "failure_reason", "fit_params", "flat_model", "halving_schedule",
     "make_estimator", "read_results", "tune", "tuning_data",

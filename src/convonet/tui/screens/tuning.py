@@ -8,7 +8,9 @@ between the full grid and successive halving; in a table ``o`` sorts by the next
 Before a search the info lines say how many fits it will run and which fields it searches;
 once it starts, the core's ``TuneStart`` gives the exact count (halving: its schedule). The
 "Partial Grid Search Results" table gets one row per finished fold as it arrives, and a
-failed combination once, with its reason. A stop ends the fit in progress at its next batch
+failed combination once, with its reason; a combination whose layers cannot fit the images
+(the check training makes) is marked invalid with its reason before any fit, and is never
+run, ranked or applied. A stop ends the fit in progress at its next batch
 (that fit is discarded); the finished folds stay on screen and on disk in the run folder
 (``folds.jsonl`` as they finish, ``results.csv`` at the end). After the search, "Grid Search
 Results" holds one row per combination, best first.
@@ -32,6 +34,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
+from convonet.core.architecture import all_invalid_message, grid_problems
 from convonet.core.events import CancelToken, Reporter
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.screens.params import set_dirty
@@ -126,16 +129,26 @@ def tuning_images(hyper_params: HyperParams, n_images: int) -> int:
     return n_images if share >= 1.0 else int(math.floor(share * n_images))
 
 
+def runnable_combinations(hyper_params: HyperParams, train_set: Dataset | None) -> int:
+    """The combinations the core will run: those whose layers fit the training images."""
+    combos = hyper_params.grid_size()
+    if train_set is None:
+        return combos
+    return combos - len(grid_problems(hyper_params, train_set.image_shape))
+
+
 def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
     """What the next search will run, before it starts (the core's count comes later)."""
     folds = int(hyper_params.cv_folds)
     combos = hyper_params.grid_size()
+    runnable = runnable_combinations(hyper_params, train_set)
+    invalid = f" · {combos - runnable} invalid, not run" if runnable < combos else ""
     strategy = str(hyper_params.search)
     images = ""
     if train_set is not None:
         n = tuning_images(hyper_params, len(train_set))
         images = f" on {n:,} images ({float(hyper_params.tuning_share):.0%})"
-    if strategy == "halving" and combos > 1:
+    if strategy == "halving" and runnable > 1:
         if train_set is None:
             return (f"Successive halving: {combos} combinations × {folds} folds, the best "
                     f"on more images each rung")
@@ -145,9 +158,9 @@ def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
         fits = sum(c for c, _ in schedule) * folds
         return (f"Successive halving: {'→'.join(str(c) for c, _ in schedule)} candidates "
                 f"on {'→'.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
-                f"up to {fits} fits")
+                f"up to {fits} fits{invalid}")
     return (f"Grid search: {combos} combination{'s' if combos != 1 else ''} × {folds} folds"
-            f" = {combos * folds} fits{images}")
+            f" = {runnable * folds} fits{images}{invalid}")
 
 
 def halving_schedule(hyper_params: HyperParams, train_set: Dataset
@@ -157,7 +170,8 @@ def halving_schedule(hyper_params: HyperParams, train_set: Dataset
     from convonet.core.tuning import halving_schedule as schedule
 
     try:
-        return schedule(hyper_params.grid_size(), tuning_images(hyper_params, len(train_set)),
+        return schedule(runnable_combinations(hyper_params, train_set),
+                        tuning_images(hyper_params, len(train_set)),
                         int(hyper_params.cv_folds), int(train_set.num_classes))
     except TuningError as exc:
         return str(exc)
@@ -289,7 +303,10 @@ class TuningScreen(ConvonetScreen):
             if c.train_set is None:
                 return "no training set: load it on the Data screen (2)"
             hp = c.hyper_params
-            if str(hp.search) == "halving" and hp.grid_size() > 1:
+            problems = grid_problems(hp, c.train_set.image_shape)
+            if len(problems) == hp.grid_size():  # the core would refuse it the same way
+                return all_invalid_message(problems)
+            if str(hp.search) == "halving" and len(problems) < hp.grid_size() - 1:
                 schedule = halving_schedule(hp, c.train_set)
                 if isinstance(schedule, str):
                     return f"{schedule} (g switches to the full grid)"
@@ -397,10 +414,11 @@ class TuningScreen(ConvonetScreen):
         return row
 
     def _failed_row(self, *, ci: int, params: Mapping[str, Any], reason: str, rung: int,
-                    fold: int | None = None) -> dict[str, Any]:
-        row: dict[str, Any] = {"_key": f"failed-{rung}-{ci}", "n": ci + 1, "fold": None,
+                    fold: int | None = None, status: str = "failed") -> dict[str, Any]:
+        """A combination that failed (or, ``status="invalid"``, was never run) and why."""
+        row: dict[str, Any] = {"_key": f"{status}-{rung}-{ci}", "n": ci + 1, "fold": None,
                                "acc": None, "loss": None, "secs": None, "rung": rung + 1,
-                               "images": None, "note": f"failed: {reason}",
+                               "images": None, "note": f"{status}: {reason}",
                                "_style": FAILED_STYLE}
         if fold is not None:
             row["fold"] = fold + 1
@@ -425,6 +443,10 @@ class TuningScreen(ConvonetScreen):
                                          params=rec["params"], reason=str(rec["reason"]),
                                          rung=int(rec.get("rung", 0)),
                                          fold=rec.get("fold")))
+        for rec in result.invalid:
+            rows.append(self._failed_row(ci=int(rec["combination_index"]),
+                                         params=rec["params"], reason=str(rec["reason"]),
+                                         rung=0, status="invalid"))
         self.partial.set_rows(rows)
         self._set_result_columns(result.searched, result.strategy)
         self.results.set_rows(self._result_rows(result))
@@ -447,11 +469,12 @@ class TuningScreen(ConvonetScreen):
                        if not _nan(r.get(f"split{k}_test_score")))
             status = str(r.get("status", ""))
             text = status if status == "ok" else (str(r.get("reason")) or status)
-            if status == "failed":
-                text = f"failed: {r.get('reason')}"
-            style = BEST_STYLE if r is best else FAILED_STYLE if status == "failed" \
-                else DIM_STYLE if status != "ok" else ""
-            scored = status != "failed"  # a failed row's few folds are no score
+            if status in ("failed", "invalid"):
+                text = f"{status}: {r.get('reason')}"
+            style = BEST_STYLE if r is best else FAILED_STYLE if status in (
+                "failed", "invalid") else DIM_STYLE if status != "ok" else ""
+            # a failed row's few folds are no score; an invalid one has none
+            scored = status not in ("failed", "invalid")
             row: dict[str, Any] = {
                 "_key": f"comb-{r.get('iter', 0)}-{r['combination_index']}",
                 "rank": int(r["rank_test_score"]), "n": int(r["combination_index"]) + 1,
@@ -479,6 +502,8 @@ class TuningScreen(ConvonetScreen):
         if result.stopped:
             return f"Stopped after {result.fits_done} of {result.total_fits} fits · {best}"
         failed = f" · {len(result.failures)} failed" if result.failures else ""
+        if result.invalid:
+            failed += f" · {len(result.invalid)} invalid"
         return f"Done: {result.fits_done} fits{failed} · {best}"
 
     # ---- actions ---------------------------------------------------------------------
@@ -604,7 +629,13 @@ class TuningScreen(ConvonetScreen):
 
         Returns whether the event was one of the search's own.
         """
-        from convonet.core.tuning import CombinationFailed, FoldEnd, RungStart, TuneStart
+        from convonet.core.tuning import (
+            CombinationFailed,
+            CombinationInvalid,
+            FoldEnd,
+            RungStart,
+            TuneStart,
+        )
 
         if isinstance(event, TuneStart):
             self._total = event.total_fits
@@ -620,6 +651,8 @@ class TuningScreen(ConvonetScreen):
                         f"up to {event.samples:,} images")
             else:
                 plan = f"Grid search, {plan}"
+            if event.invalid:
+                plan += f" · {event.invalid} invalid, not run"
             shown = self._search_params or self.controller.hyper_params
             self.query_one("#tune-info", Static).update(f"{plan}\n{searched_text(shown)}")
             self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
@@ -652,6 +685,10 @@ class TuningScreen(ConvonetScreen):
                 rung=event.rung))
             self.bar.update(total=max(1, self._total), progress=self._done)
             self._draw_line()
+        elif isinstance(event, CombinationInvalid):
+            self.partial.add_data_row(self._failed_row(
+                ci=event.combination_index, params=event.params, reason=event.reason,
+                rung=0, status="invalid"))
         else:
             return False
         return True
