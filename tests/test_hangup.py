@@ -176,6 +176,7 @@ def test_a_hung_up_search_is_recorded_interrupted_with_its_folds(tmp_path: Path)
     folds = run.read_jsonl(FOLDS_JSONL)
     assert 1 <= len(folds) < 12
     check_log(results, f"resume with: convonet tune --resume {run.path}")
+    assert f"interrupted: {len(folds)} of 12 fits" in (results / "convonet.log").read_text()
 
 
 def test_writes_to_a_reader_that_went_away_are_dropped_and_logged(

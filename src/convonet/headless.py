@@ -721,7 +721,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         if args.save_best is not None:
             best_file = hyper_params.apply(result.best_params).save(args.save_best)
             output.line(f"best params written to {best_file}")
-    output.line(f"{'stopped' if stopped else 'finished'}: {result.fits_done} of "
+    output.line(f"{ending if stopped else 'finished'}: {result.fits_done} of "
                 f"{result.total_fits} fits in {seconds:.1f} s, "
                 f"{len(result.failures)} combination(s) failed")
     run_dir = str(result.run.path) if result.run is not None else None
