@@ -13,6 +13,8 @@ epochs, tuning keeps its finished folds, and the run is recorded as stopped (exi
 A second Ctrl+C leaves at once. SIGTERM and SIGHUP (a shutdown, a dropped SSH connection)
 do the same, but the run is recorded as interrupted and the exit status is 128 + the
 signal's number; ``convonet train --resume RUN_DIR`` (or ``tune --resume``) continues it.
+When the terminal itself went away (SIGHUP, then EIO or EPIPE on every write), the output
+is dropped from then on (see ``convonet.hangup``) and the closing lines go to the log.
 
 Exit statuses: 0 done, 1 an unexpected failure (details in the log file), 2 a problem the
 user can fix (params, data, model, missing files; one line on stderr), 130 stopped.
@@ -49,6 +51,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from convonet.hangup import check_hangup, guarded_output, terminal_gone
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
 if TYPE_CHECKING:
@@ -118,6 +121,8 @@ class Output:
         never wrapped, so a path stays one piece to copy."""
         if not self.json_mode:
             self.out.print(Text(text, style=style), soft_wrap=True)
+        if terminal_gone():  # nobody reads the terminal now: the log keeps how it ended
+            log.warning("%s", text)
 
     def notice(self, text: str, level: str = "warning", console: Console | None = None
                ) -> None:
@@ -136,7 +141,13 @@ class Output:
 
     def error(self, message: str) -> None:
         """The one line a failed command leaves on stderr (plain print: never wrapped)."""
-        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        self.last_line(f"{PROG}: error: {message}")
+
+    def last_line(self, text: str) -> None:
+        """A command's closing line on stderr, and in the log when the terminal is gone."""
+        print(text, file=sys.stderr, flush=True)
+        if terminal_gone():
+            log.warning("%s", text)
 
 
 def one_line(exc: BaseException) -> str:
@@ -326,6 +337,17 @@ class Runner:
     def signalled(self) -> bool:
         """True once SIGTERM or SIGHUP arrived: runs cut short are then "interrupted"."""
         return self.signal is not None
+
+    def note_signal(self, run: RunFolder | None) -> None:
+        """Name the signal in an interrupted run's run.json (``interrupted_by``), as the
+        app does, so a look at the run says a hang-up or a kill ended it."""
+        import signal
+
+        if run is None or self.signal is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if run.info.get("status") == "interrupted":
+                run.update(interrupted_by=signal.Signals(self.signal).name)
 
     def call(self, fn: Callable[[Reporter, CancelToken], T], title: str, *,
              stoppable: bool = False) -> T:
@@ -670,6 +692,7 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                       "class_names": train_set.class_names, "metrics": metrics,
                       "history": history.as_rows(), "seconds": seconds})
     if status == "interrupted" and runner.signal is not None:
+        runner.note_signal(run)
         return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
 
@@ -715,7 +738,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         if args.save_best is not None:
             best_file = hyper_params.apply(result.best_params).save(args.save_best)
             output.line(f"best params written to {best_file}")
-    output.line(f"{'stopped' if stopped else 'finished'}: {result.fits_done} of "
+    output.line(f"{ending if stopped else 'finished'}: {result.fits_done} of "
                 f"{result.total_fits} fits in {seconds:.1f} s, "
                 f"{len(result.failures)} combination(s) failed"
                 + (f", {len(result.invalid)} invalid (not run)" if result.invalid else ""))
@@ -738,6 +761,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                                for r in result.ranked()],
                       "seconds": seconds})
     if stopped and runner.signal is not None:
+        runner.note_signal(result.run)
         return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
 
@@ -928,7 +952,7 @@ def run_command(args: argparse.Namespace) -> int:
     log_path = results_dir_of(args) / LOG_NAME
     output.log_path = log_path
     noise = contextlib.nullcontext(log_path) if args.verbose else route_noise_to_log(log_path)
-    with noise:
+    with noise, guarded_output():
         return _run(args, output)
 
 
@@ -963,6 +987,10 @@ def signals_as_interrupt(runner: Runner) -> Iterator[None]:
     import signal
 
     def handler(signum: int, frame: Any) -> None:
+        if signum == getattr(signal, "SIGHUP", None):
+            check_hangup()  # a terminal that hung up takes no more output
+            if runner.signal is not None:
+                return  # the hang-up comes again (from the kernel, tmux, sshd): no hurry
         if runner.signal is None:
             runner.signal = signum
         raise KeyboardInterrupt
@@ -986,7 +1014,7 @@ def _run(args: argparse.Namespace, output: Output) -> int:
         if runner.signal is not None:
             return _interrupted(args, output, runner)
         # A stop is not an error: say so without the "error:" prefix scripts grep for.
-        print(f"{PROG}: stopped; what finished is recorded", file=sys.stderr, flush=True)
+        output.last_line(f"{PROG}: stopped; what finished is recorded")
         output.emit_json({"command": command, "status": "stopped"})
         return EXIT_STOPPED
     except Exception as exc:
@@ -1052,8 +1080,7 @@ def _interrupted(args: argparse.Namespace, output: Output, runner: Runner) -> in
     name = signal.Signals(runner.signal or signal.SIGTERM).name
     marked = mark_interrupted(active_runs(results_dir_of(args)), name)
     with contextlib.suppress(OSError):  # the terminal may be gone with the connection
-        print(f"{PROG}: interrupted by {name}; what finished is recorded", file=sys.stderr,
-              flush=True)
+        output.last_line(f"{PROG}: interrupted by {name}; what finished is recorded")
         output.emit_json({"command": args.command, "status": "interrupted", "signal": name,
                           "run_dir": str(marked[0].path) if marked else None})
     return 128 + int(runner.signal or signal.SIGTERM)

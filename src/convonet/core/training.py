@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -337,6 +338,59 @@ class _TimeDecay(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = learning_rate_at(self.config, epoch)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch (0-based), from the run's seed and the epoch only."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)])
+               .generate_state(1, dtype=np.uint32)[0] >> 1)
+
+
+class _EpochSeeds(keras.callbacks.Callback):
+    """Reseeds the random sources of an epoch at its start from (seed, epoch) alone.
+
+    So epoch k draws its dropout masks (the layers' seed generators) and, on jax and
+    torch, its shuffle (the global NumPy or torch generator, drawn at the epoch's first
+    batch) from the seed and k only: a run resumed from the checkpoint of epoch k repeats
+    the uninterrupted run exactly, whatever the stopped process drew before. TensorFlow
+    fixes its shuffle when fit builds the dataset, right after ``_fit`` sets the seed, so
+    both runs have the same one; its global seed is not set here because that empties
+    TensorFlow's kernel cache, which costs more than the rest of this together.
+    """
+
+    # No batch hooks and no logs read: never the reason Keras turns async dispatch off.
+    async_safe = True
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.seed = int(seed)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        seed = epoch_seed(self.seed, epoch)
+        random.seed(seed)
+        np.random.seed(seed)
+        if keras.backend.backend() == "torch":
+            import torch
+
+            torch.manual_seed(seed)
+        generators = _seed_generators(self.model)
+        states = np.random.SeedSequence(seed).generate_state(len(generators),
+                                                             dtype=np.uint32) >> 1
+        for generator, state in zip(generators, states, strict=True):
+            variable = generator.state
+            variable.assign(np.array([int(state), 0], dtype=variable.dtype))
+
+
+def _seed_generators(model: keras.Model) -> list[Any]:
+    """The model's random seed generators (one per Dropout layer, say), in layer order."""
+    found: list[Any] = []
+    seen: set[int] = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", ()):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                found.append(generator)
+    return found
+
+
 class _ProgressCallback(keras.callbacks.Callback):
     """Turns Keras hooks into core events and the history rows."""
 
@@ -578,6 +632,7 @@ class NetTraining:
 
         batches = math.ceil(len(y) / batch_size)
         callbacks: list[keras.callbacks.Callback] = [
+            _EpochSeeds(int(config["seed"])),
             _TimeDecay(config),
             *extra,
         ]
