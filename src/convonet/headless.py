@@ -395,18 +395,6 @@ class Runner:
 
 
 # ---- loading inputs ---------------------------------------------------------------------
-def model_name(data_params: DataParams | None) -> str:
-    """A model file name from the data params file: demo_data_params.json -> demo."""
-    if data_params is None or data_params.path is None:
-        return "model"
-    stem = re.sub(r"[-_.]?data[-_.]?params", "", data_params.path.stem, flags=re.I)
-    return stem.strip("-_.") or "model"
-
-
-def default_model_path(results_dir: Path, data_params: DataParams | None) -> Path:
-    return results_dir / f"{model_name(data_params)}.keras"
-
-
 def load_params(args: argparse.Namespace, output: Output, *, need_hyper: bool = True
                 ) -> tuple[DataParams, HyperParams]:
     """The params files given, or the demo's when neither is given (as the app does)."""
@@ -443,12 +431,17 @@ def load_trained_model(args: argparse.Namespace, results_dir: Path,
                        ) -> tuple[keras.Model, list[str] | None, Path]:
     """--model, or the model ``convonet train`` saved for these data params."""
     from convonet.core.model import ModelError, load_model, read_class_names
+    from convonet.core.model_files import default_model_path, similar_models
 
     given: Path | None = args.model
     path = given if given is not None else default_model_path(results_dir, data_params)
     if given is None and not path.exists():
-        raise ModelError(f"{path}: no model there yet; train one with 'convonet train' "
-                         "or name a model file with --model")
+        others = similar_models(results_dir, data_params)
+        hint = (f" ({others[0]} is there, saved for a same-named params file in another "
+                f"folder or by an older version: --model {others[0]} uses it)"
+                if others else "")
+        raise ModelError(f"{path}: no model there yet; train one with 'convonet train' or "
+                         f"name a model file with --model{hint}")
     model = load_model(path)
     return model, read_class_names(path), path
 
@@ -559,6 +552,14 @@ def tuning_table(result: Any, limit: int = 30) -> Table:
 
 
 # ---- commands ---------------------------------------------------------------------------
+def refuse_overwrite(model_path: Path, args: argparse.Namespace) -> None:
+    """A model already at ``model_path`` is kept unless --force: said before training."""
+    if getattr(args, "force", False) or not model_path.exists():
+        return
+    raise UsageError(f"{model_path} already exists; give --model PATH to save this model "
+                     "elsewhere, or --force to replace it")
+
+
 def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     """Load the training set, build the model, train, save the model and the history.
 
@@ -583,11 +584,17 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         args.epochs = None
         args.validation = bool(resume.info.get("validation"))
     data_params, hyper_params = load_params(args, output)
+    from convonet.core.model_files import default_model_path
+    from convonet.core.records import resume_save_to
+
+    # A resumed run saves where its first start would have (recorded in its run.json).
+    model_path: Path = args.model or (resume_save_to(resume) if resume is not None
+                                      else default_model_path(results_dir, data_params))
+    refuse_overwrite(model_path, args)  # before any loading or training
     start_keras(output)
     from convonet.core import records
     from convonet.core.model import NetModel, save_model
 
-    model_path: Path = args.model or default_model_path(results_dir, data_params)
     config = hyper_params.first()
     seed = int(config["seed"])
     if resume is not None and resume.info.get("seed") is not None:
@@ -613,8 +620,9 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         def train(report: Reporter, cancel: CancelToken) -> Any:
             return records.train_run(model, hyper_params, train_set, validation, results_dir,
                                      data_params, report=report, cancel=cancel,
-                                     interrupted=signalled,
-                                     tensorboard=True if args.tensorboard else None)
+                                     interrupted=signalled, save_to=model_path,
+                                     tensorboard=True if getattr(args, "tensorboard", False)
+                                     else None)
 
     outcome = runner.call(train, "train", stoppable=True)
     history, run, metrics = outcome.history, outcome.run, outcome.metrics
@@ -874,7 +882,6 @@ def cmd_demo(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                           "data_params": str(data_json), "hyper_params": str(hyper_json)})
         return EXIT_OK
     args.data_params, args.hyper_params = data_json, hyper_json
-    args.model = None
     args.validation = True
     return cmd_train(args, output, runner)
 
@@ -1000,9 +1007,9 @@ def _common(parser: argparse.ArgumentParser, *, hyper: bool = True, model: bool 
                             default=argparse.SUPPRESS, help="hyper params JSON")
     if model:
         parser.add_argument("--model", metavar="PATH", type=Path, default=None,
-                            help="the .keras model file (default: RESULTS/<name>.keras as "
-                                 "'convonet train' saves it, <name> from the data params "
-                                 "file)")
+                            help="the .keras model file (default: RESULTS/<name>-<hash>.keras "
+                                 "as 'convonet train' saves it: <name> from the data params "
+                                 "file's name, <hash> six hex digits naming its folder)")
     parser.add_argument("--results-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
                         help="where run records and models go "
                              "(default: $CONVONET_RESULTS_DIR or ./app_results)")
@@ -1065,6 +1072,9 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", type=Path,
                    help="continue a stopped or interrupted training run at the epoch after "
                         "its last checkpoint (its own params and training set)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the model file when it already exists (without it, train "
+                        "refuses before it starts)")
 
     p = _parser(commands, "tune", "grid search or successive halving without the app",
                 "Cross-validate every combination of the hyper params' comma-separated "
@@ -1118,6 +1128,10 @@ def add_commands(commands: Any) -> None:
                    help="where to write the demo set (default: $CONVONET_DATA_DIR/demo or "
                         "the user data folder)")
     p.add_argument("--train", action="store_true", help="then train on it")
+    p.add_argument("--model", metavar="PATH", type=Path, default=None,
+                   help="with --train: where to save the model (default as 'convonet train')")
+    p.add_argument("--force", action="store_true",
+                   help="with --train: replace the model file when it already exists")
     p.add_argument("--epochs", type=int, metavar="N", help="with --train: override epochs")
     p.add_argument("--results-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
                    help="with --train: where run records and models go")
