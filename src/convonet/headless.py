@@ -447,13 +447,14 @@ def load_trained_model(args: argparse.Namespace, results_dir: Path,
 
 
 def prep(data_params: DataParams, which: str, *, seed: int = 42,
-         train_classes: Sequence[str] | None = None
+         train_classes: Sequence[str] | None = None, classes_of: str = "training"
          ) -> Callable[[Reporter, CancelToken], Dataset]:
     from convonet.core.data import DataPrep
 
     def load(report: Reporter, cancel: CancelToken) -> Dataset:
         return DataPrep(data_params).prep_data(which, report, cancel, seed=seed,
-                                               train_classes=train_classes)
+                                               train_classes=train_classes,
+                                               classes_of=classes_of)
 
     return load
 
@@ -737,7 +738,9 @@ def _testing_inputs(args: argparse.Namespace, output: Output, runner: Runner
     data_params, _ = load_params(args, output, need_hyper=False)
     start_keras(output)
     model, names, model_path = load_trained_model(args, results_dir, data_params)
-    test_set = runner.call(prep(data_params, "test", train_classes=names), "load")
+    # The names are the model's (saved beside it), so a mismatch names the model's classes.
+    test_set = runner.call(prep(data_params, "test", train_classes=names, classes_of="model"),
+                           "load")
     output.line(dataset_line(test_set, "test set"))
     return results_dir, data_params, model, names, model_path, test_set
 
@@ -773,7 +776,7 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     results_dir, data_params, model, names, model_path, test_set = _testing_inputs(
         args, output, runner)
     from convonet.core.records import predict_run
-    from convonet.tui.widgets.heatmap import confusion_table, legend  # rich only
+    from convonet.tui.widgets.heatmap import confusion_table  # rich only
 
     started = time.monotonic()
     # The model's own class names, matched by index.
@@ -785,9 +788,8 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     metrics = {"accuracy": prediction.accuracy, "count": prediction.count,
                "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
                "seconds": round(seconds, 3)}
-    output.print(confusion_table(prediction.confusion, prediction.class_names))
-    if any(name != str(i) for i, name in enumerate(prediction.class_names)):
-        output.print(legend(prediction.class_names))
+    names = prediction.class_names
+    output.print(confusion_table(prediction.confusion, names, width=output.out.width))
     output.print(report_table(prediction))
     output.line(f"accuracy {prediction.accuracy:.4f} on {prediction.count} test images "
                 f"in {seconds:.1f} s", style="bold")
@@ -796,6 +798,10 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
         "command": "predict", "status": "finished", "run_dir": run_path(run),
         "model": str(model_path), **metrics, "class_names": prediction.class_names,
         "confusion": prediction.confusion,
+        # The same counts named: {true class: {predicted class: count}}.
+        "confusion_by_name": {true: {pred: int(count) for pred, count in zip(names, row,
+                                                                             strict=True)}
+                              for true, row in zip(names, prediction.confusion, strict=True)},
         "report": [{"index": r.index if r.index >= 0 else None, "class": r.name,
                     "precision": r.precision, "recall": r.recall, "f1": r.f1,
                     "support": r.support} for r in prediction.report_rows()],

@@ -440,5 +440,6 @@ class ModelScreen(ConvonetScreen):
         """Class names differ from the data's: matched by index, as the data screen does."""
         train = self.controller.train_set
         if names and train is not None and list(train.class_names) != list(names):
-            self.notify("The model's class names differ from the training set's; classes "
-                        "are matched by index", severity="warning", timeout=8)
+            self.notify("The model's classes differ from the training set's class folders; "
+                        "they are matched by index and shown with the model's class names",
+                        severity="warning", timeout=8)
