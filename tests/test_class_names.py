@@ -129,7 +129,7 @@ def test_predict_names_rows_and_columns_by_class(
         trained_numbered: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     params, results, _ = trained_numbered
-    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("COLUMNS", "250")  # long tmp paths stay on one line
     assert main(["predict", "--data-params", str(params), "--results-dir", str(results)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -138,6 +138,10 @@ def test_predict_names_rows_and_columns_by_class(
     start = lines.index(header) + 1
     rows = [line.split()[0] for line in lines[start:start + len(TEXT_ORDER)]]
     assert rows == TEXT_ORDER  # rows: the class names
+    # The per-class report keeps index and name in columns of their own.
+    report = [[cell.strip() for cell in line.split("│")[1:3]] for line in lines
+              if line.startswith("│")]
+    assert report[:len(TEXT_ORDER)] == [[str(i), name] for i, name in enumerate(TEXT_ORDER)]
 
     status = main(["predict", "--data-params", str(params), "--results-dir", str(results),
                    "--json"])
@@ -149,6 +153,15 @@ def test_predict_names_rows_and_columns_by_class(
         for j, pred in enumerate(TEXT_ORDER):
             assert by_name[true][pred] == data["confusion"][i][j]
     assert sum(by_name["10"].values()) == 2  # folder "10" (index 2) holds two test images
+
+    # classify names the classes too (no "2 10" for index 2, folder 10).
+    folder = params.parent / "test" / "10"
+    assert main(["classify", str(folder), "--data-params", str(params),
+                 "--results-dir", str(results)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cells = [[c.strip() for c in line.split("│")[1:3]] for line in lines
+             if line.startswith("│")]
+    assert len(cells) == 2 and all(c[1] in TEXT_ORDER for c in cells), cells
 
 
 # ---- the model's classes, not the training set's ----------------------------------------

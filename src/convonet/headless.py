@@ -270,11 +270,6 @@ def epoch_line(event: Any) -> Text:
     return Text("  ".join(parts))
 
 
-def class_label(index: int, name: str) -> str:
-    """``3`` for a class named after its index, else ``3 squamous``."""
-    return name if name == str(index) else f"{index} {name}"
-
-
 def params_text(params: dict[str, Any], only: Sequence[str] = ()) -> str:
     """``init_rate=0.02 num_filters=16``: the searched fields when given, else all."""
     names = [k for k in only if k in params] or sorted(params)
@@ -511,13 +506,14 @@ def history_table(history: Any) -> Table:
 
 def report_table(prediction: Any) -> Table:
     table = Table(title="Per-class report", title_justify="left")
-    for name, justify in (("class", "left"), ("precision", "right"), ("recall", "right"),
-                          ("F1", "right"), ("support", "right")):
+    # Index and name apart: "4 2" would hide that folder "2" has index 4.
+    for name, justify in (("index", "right"), ("class", "left"), ("precision", "right"),
+                          ("recall", "right"), ("F1", "right"), ("support", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in prediction.report_rows():
-        label = r.name if r.index < 0 else class_label(r.index, r.name)
-        table.add_row(label, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",
-                      str(r.support), style="dim" if r.index < 0 else None)
+        table.add_row("" if r.index < 0 else str(r.index), r.name, f"{r.precision:.3f}",
+                      f"{r.recall:.3f}", f"{r.f1:.3f}", str(r.support),
+                      style="dim" if r.index < 0 else None)
     return table
 
 
@@ -853,9 +849,8 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
                           ("2nd", "left"), ("3rd", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows[:SHOWN_CLASSIFICATIONS]:
-        others = [f"{class_label(i, name)} {p:.3f}" for i, name, p in r.top3[1:3]] + ["", ""]
-        table.add_row(str(r.path), class_label(r.index, r.name), f"{r.confidence:.3f}",
-                      *others[:2])
+        others = [f"{name} {p:.3f}" for _, name, p in r.top3[1:3]] + ["", ""]
+        table.add_row(str(r.path), r.name, f"{r.confidence:.3f}", *others[:2])
     output.print(table)
     if len(rows) > SHOWN_CLASSIFICATIONS:
         output.line(f"... and {len(rows) - SHOWN_CLASSIFICATIONS} more in {csv_path}")
