@@ -225,7 +225,8 @@ def two_trainings(tmp_path_factory: pytest.TempPathFactory) -> Path:
         results = root / "results"
         for epochs in ("1", "2"):
             assert main(["train", "--data-params", str(data), "--hyper-params", str(tiny),
-                         "--results-dir", str(results), "--epochs", epochs, "--json"]) == 0
+                         "--results-dir", str(results), "--epochs", epochs, "--json",
+                         "--force"]) == 0  # the second replaces the first's model
     return results
 
 

@@ -291,11 +291,6 @@ def epoch_line(event: Any) -> Text:
     return Text("  ".join(parts))
 
 
-def class_label(index: int, name: str) -> str:
-    """``3`` for a class named after its index, else ``3 squamous``."""
-    return name if name == str(index) else f"{index} {name}"
-
-
 def params_text(params: dict[str, Any], only: Sequence[str] = ()) -> str:
     """``init_rate=0.02 num_filters=16``: the searched fields when given, else all."""
     names = [k for k in only if k in params] or sorted(params)
@@ -427,18 +422,6 @@ class Runner:
 
 
 # ---- loading inputs ---------------------------------------------------------------------
-def model_name(data_params: DataParams | None) -> str:
-    """A model file name from the data params file: demo_data_params.json -> demo."""
-    if data_params is None or data_params.path is None:
-        return "model"
-    stem = re.sub(r"[-_.]?data[-_.]?params", "", data_params.path.stem, flags=re.I)
-    return stem.strip("-_.") or "model"
-
-
-def default_model_path(results_dir: Path, data_params: DataParams | None) -> Path:
-    return results_dir / f"{model_name(data_params)}.keras"
-
-
 def load_params(args: argparse.Namespace, output: Output, *, need_hyper: bool = True
                 ) -> tuple[DataParams, HyperParams]:
     """The params files given, or the demo's when neither is given (as the app does)."""
@@ -475,24 +458,30 @@ def load_trained_model(args: argparse.Namespace, results_dir: Path,
                        ) -> tuple[keras.Model, list[str] | None, Path]:
     """--model, or the model ``convonet train`` saved for these data params."""
     from convonet.core.model import ModelError, load_model, read_class_names
+    from convonet.core.model_files import default_model_path, similar_models
 
     given: Path | None = args.model
     path = given if given is not None else default_model_path(results_dir, data_params)
     if given is None and not path.exists():
-        raise ModelError(f"{path}: no model there yet; train one with 'convonet train' "
-                         "or name a model file with --model")
+        others = similar_models(results_dir, data_params)
+        hint = (f" ({others[0]} is there, saved for a same-named params file in another "
+                f"folder or by an older version: --model {others[0]} uses it)"
+                if others else "")
+        raise ModelError(f"{path}: no model there yet; train one with 'convonet train' or "
+                         f"name a model file with --model{hint}")
     model = load_model(path)
     return model, read_class_names(path), path
 
 
 def prep(data_params: DataParams, which: str, *, seed: int = 42,
-         train_classes: Sequence[str] | None = None
+         train_classes: Sequence[str] | None = None, classes_of: str = "training"
          ) -> Callable[[Reporter, CancelToken], Dataset]:
     from convonet.core.data import DataPrep
 
     def load(report: Reporter, cancel: CancelToken) -> Dataset:
         return DataPrep(data_params).prep_data(which, report, cancel, seed=seed,
-                                               train_classes=train_classes)
+                                               train_classes=train_classes,
+                                               classes_of=classes_of)
 
     return load
 
@@ -549,13 +538,14 @@ def history_table(history: Any) -> Table:
 
 def report_table(prediction: Any) -> Table:
     table = Table(title="Per-class report", title_justify="left")
-    for name, justify in (("class", "left"), ("precision", "right"), ("recall", "right"),
-                          ("F1", "right"), ("support", "right")):
+    # Index and name apart: "4 2" would hide that folder "2" has index 4.
+    for name, justify in (("index", "right"), ("class", "left"), ("precision", "right"),
+                          ("recall", "right"), ("F1", "right"), ("support", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in prediction.report_rows():
-        label = r.name if r.index < 0 else class_label(r.index, r.name)
-        table.add_row(label, f"{r.precision:.3f}", f"{r.recall:.3f}", f"{r.f1:.3f}",
-                      str(r.support), style="dim" if r.index < 0 else None)
+        table.add_row("" if r.index < 0 else str(r.index), r.name, f"{r.precision:.3f}",
+                      f"{r.recall:.3f}", f"{r.f1:.3f}", str(r.support),
+                      style="dim" if r.index < 0 else None)
     return table
 
 
@@ -598,6 +588,14 @@ def status_text(row: Mapping[str, Any]) -> str:
 
 
 # ---- commands ---------------------------------------------------------------------------
+def refuse_overwrite(model_path: Path, args: argparse.Namespace) -> None:
+    """A model already at ``model_path`` is kept unless --force: said before training."""
+    if getattr(args, "force", False) or not model_path.exists():
+        return
+    raise UsageError(f"{model_path} already exists; give --model PATH to save this model "
+                     "elsewhere, or --force to replace it")
+
+
 def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     """Load the training set, build the model, train, save the model and the history.
 
@@ -622,11 +620,17 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         args.epochs = None
         args.validation = bool(resume.info.get("validation"))
     data_params, hyper_params = load_params(args, output)
+    from convonet.core.model_files import default_model_path
+    from convonet.core.records import resume_save_to
+
+    # A resumed run saves where its first start would have (recorded in its run.json).
+    model_path: Path = args.model or (resume_save_to(resume) if resume is not None
+                                      else default_model_path(results_dir, data_params))
+    refuse_overwrite(model_path, args)  # before any loading or training
     start_keras(output)
     from convonet.core import records
     from convonet.core.model import NetModel, save_model
 
-    model_path: Path = args.model or default_model_path(results_dir, data_params)
     config = hyper_params.first()
     seed = int(config["seed"])
     if resume is not None and resume.info.get("seed") is not None:
@@ -652,8 +656,9 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         def train(report: Reporter, cancel: CancelToken) -> Any:
             return records.train_run(model, hyper_params, train_set, validation, results_dir,
                                      data_params, report=report, cancel=cancel,
-                                     interrupted=signalled,
-                                     tensorboard=True if args.tensorboard else None)
+                                     interrupted=signalled, save_to=model_path,
+                                     tensorboard=True if getattr(args, "tensorboard", False)
+                                     else None)
 
     outcome = runner.call(train, "train", stoppable=True)
     history, run, metrics = outcome.history, outcome.run, outcome.metrics
@@ -772,7 +777,9 @@ def _testing_inputs(args: argparse.Namespace, output: Output, runner: Runner
     data_params, _ = load_params(args, output, need_hyper=False)
     start_keras(output)
     model, names, model_path = load_trained_model(args, results_dir, data_params)
-    test_set = runner.call(prep(data_params, "test", train_classes=names), "load")
+    # The names are the model's (saved beside it), so a mismatch names the model's classes.
+    test_set = runner.call(prep(data_params, "test", train_classes=names, classes_of="model"),
+                           "load")
     output.line(dataset_line(test_set, "test set"))
     return results_dir, data_params, model, names, model_path, test_set
 
@@ -808,7 +815,7 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     results_dir, data_params, model, names, model_path, test_set = _testing_inputs(
         args, output, runner)
     from convonet.core.records import predict_run
-    from convonet.tui.widgets.heatmap import confusion_table, legend  # rich only
+    from convonet.tui.widgets.heatmap import confusion_table  # rich only
 
     started = time.monotonic()
     # The model's own class names, matched by index.
@@ -820,9 +827,8 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     metrics = {"accuracy": prediction.accuracy, "count": prediction.count,
                "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
                "seconds": round(seconds, 3)}
-    output.print(confusion_table(prediction.confusion, prediction.class_names))
-    if any(name != str(i) for i, name in enumerate(prediction.class_names)):
-        output.print(legend(prediction.class_names))
+    names = prediction.class_names
+    output.print(confusion_table(prediction.confusion, names, width=output.out.width))
     output.print(report_table(prediction))
     output.line(f"accuracy {prediction.accuracy:.4f} on {prediction.count} test images "
                 f"in {seconds:.1f} s", style="bold")
@@ -831,6 +837,10 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
         "command": "predict", "status": "finished", "run_dir": run_path(run),
         "model": str(model_path), **metrics, "class_names": prediction.class_names,
         "confusion": prediction.confusion,
+        # The same counts named: {true class: {predicted class: count}}.
+        "confusion_by_name": {true: {pred: int(count) for pred, count in zip(names, row,
+                                                                             strict=True)}
+                              for true, row in zip(names, prediction.confusion, strict=True)},
         "report": [{"index": r.index if r.index >= 0 else None, "class": r.name,
                     "precision": r.precision, "recall": r.recall, "f1": r.f1,
                     "support": r.support} for r in prediction.report_rows()],
@@ -882,9 +892,8 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
                           ("2nd", "left"), ("3rd", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows[:SHOWN_CLASSIFICATIONS]:
-        others = [f"{class_label(i, name)} {p:.3f}" for i, name, p in r.top3[1:3]] + ["", ""]
-        table.add_row(str(r.path), class_label(r.index, r.name), f"{r.confidence:.3f}",
-                      *others[:2])
+        others = [f"{name} {p:.3f}" for _, name, p in r.top3[1:3]] + ["", ""]
+        table.add_row(str(r.path), r.name, f"{r.confidence:.3f}", *others[:2])
     output.print(table)
     if len(rows) > SHOWN_CLASSIFICATIONS:
         output.line(f"... and {len(rows) - SHOWN_CLASSIFICATIONS} more in {csv_path}")
@@ -917,7 +926,6 @@ def cmd_demo(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                           "data_params": str(data_json), "hyper_params": str(hyper_json)})
         return EXIT_OK
     args.data_params, args.hyper_params = data_json, hyper_json
-    args.model = None
     args.validation = True
     return cmd_train(args, output, runner)
 
@@ -1047,9 +1055,9 @@ def _common(parser: argparse.ArgumentParser, *, hyper: bool = True, model: bool 
                             default=argparse.SUPPRESS, help="hyper params JSON")
     if model:
         parser.add_argument("--model", metavar="PATH", type=Path, default=None,
-                            help="the .keras model file (default: RESULTS/<name>.keras as "
-                                 "'convonet train' saves it, <name> from the data params "
-                                 "file)")
+                            help="the .keras model file (default: RESULTS/<name>-<hash>.keras "
+                                 "as 'convonet train' saves it: <name> from the data params "
+                                 "file's name, <hash> six hex digits naming its folder)")
     parser.add_argument("--results-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
                         help="where run records and models go "
                              "(default: $CONVONET_RESULTS_DIR or ./app_results)")
@@ -1111,6 +1119,9 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", type=Path,
                    help="continue a stopped or interrupted training run at the epoch after "
                         "its last checkpoint (its own params and training set)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the model file when it already exists (without it, train "
+                        "refuses before it starts)")
 
     p = _parser(commands, "tune", "grid search or successive halving without the app",
                 "Cross-validate every combination of the hyper params' comma-separated "
@@ -1164,6 +1175,10 @@ def add_commands(commands: Any) -> None:
                    help="where to write the demo set (default: $CONVONET_DATA_DIR/demo or "
                         "the user data folder)")
     p.add_argument("--train", action="store_true", help="then train on it")
+    p.add_argument("--model", metavar="PATH", type=Path, default=None,
+                   help="with --train: where to save the model (default as 'convonet train')")
+    p.add_argument("--force", action="store_true",
+                   help="with --train: replace the model file when it already exists")
     p.add_argument("--epochs", type=int, metavar="N", help="with --train: override epochs")
     p.add_argument("--results-dir", metavar="DIR", type=Path, default=argparse.SUPPRESS,
                    help="with --train: where run records and models go")

@@ -1,7 +1,9 @@
 """Datasets: class-per-folder image trees loaded into float32 arrays (the seed's DataPrep).
 
 A dataset root holds one sub-folder per class. Class index = Python's ``sorted()`` order of the
-folder names (as ``keras.utils.image_dataset_from_directory`` does). Every image is decoded
+folder names (as ``keras.utils.image_dataset_from_directory`` does); numbered folders whose
+text order is not their number order (0, 1, 10, 2 ...) keep it, with a warning that lists
+the index -> folder table (``text_order_warning``). Every image is decoded
 with Pillow, converted to the configured colour mode, resized to the configured size and
 scaled to 0..1. Files that cannot be used are skipped with a reason, never fatal.
 
@@ -62,6 +64,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -281,19 +284,29 @@ def default_cache_dir() -> Path:
 
 def match_classes(train_names: Sequence[str], test_names: Sequence[str], *,
                   train_root: Path | None = None,
-                  test_root: Path | None = None) -> list[tuple[str, str]]:
+                  test_root: Path | None = None,
+                  classes_of: str = "training") -> list[tuple[str, str]]:
     """Pair test classes with training classes by index (sorted folder order).
 
     Returns the (training, test) pairs whose names differ, empty when all names agree.
     Raises DataError naming both lists when the counts differ, since an index match would
-    then be meaningless.
+    then be meaningless. ``classes_of`` says whose names ``train_names`` are: "training"
+    (the training set's folders) or "model" (the classes a saved model was trained on),
+    so the message names the right side.
     """
     if len(train_names) != len(test_names):
         where_train = f" in '{train_root}'" if train_root else ""
         where_test = f" in '{test_root}'" if test_root else ""
+        listed = f"({', '.join(test_names)})"
+        if classes_of == "model":
+            raise DataError(
+                f"the test set has {len(test_names)} class folders{where_test} {listed} but "
+                f"the model's classes are {len(train_names)} ({', '.join(train_names)}); "
+                "classes are matched by sorted order, so the test set needs one class "
+                "folder per class of the model")
         raise DataError(
-            f"the test set has {len(test_names)} class folders{where_test} "
-            f"({', '.join(test_names)}) but the training set has {len(train_names)}"
+            f"the test set has {len(test_names)} class folders{where_test} {listed} "
+            f"but the training set has {len(train_names)}"
             f"{where_train} ({', '.join(train_names)}); classes are matched by sorted "
             "order, so both need the same number of class folders")
     return [(a, b) for a, b in zip(train_names, test_names, strict=True) if a != b]
@@ -644,6 +657,32 @@ def _walk(dir_path: str, rel: str, found: list[tuple[str, int, int]],
         found.append((rel + e.name, st.st_size, st.st_mtime_ns))
 
 
+def _number_order_key(name: str) -> tuple[str | int, ...]:
+    """``img10`` -> ("img", 10, ""): digit runs compared as numbers (text at even places,
+    numbers at odd ones, so two keys always compare like with like)."""
+    parts = re.split(r"(\d+)", name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def text_order_warning(class_names: Sequence[str], root: Path | None = None) -> str | None:
+    """The warning for numbered class folders whose text order is not their number order.
+
+    Class indices follow Python's ``sorted()`` (as Keras's ``image_dataset_from_directory``),
+    so folders 0..12 become 0, 1, 10, 11, 12, 2, ...: index 2 is folder "10". The order
+    stays (models trained elsewhere rely on it); the warning shows the whole index -> folder
+    table so nobody reads index 2 as class 2. None when the two orders agree.
+    """
+    names = list(class_names)
+    if sorted(names, key=_number_order_key) == names:
+        return None
+    where = f" in '{root}'" if root is not None else ""
+    table = ", ".join(f"{i} -> {name}" for i, name in enumerate(names))
+    return (f"the class folders{where} are numbered but ordered as text (Python's sorted(), "
+            "as Keras orders them), so a class index is not the folder's number; index -> "
+            f"folder: {table}. To make both orders agree, rename the folders with leading "
+            "zeros (01, 02, ..., 10)")
+
+
 def list_folder(root: Path) -> _Listing:
     """Find the class folders and their files, without opening any image."""
     if not root.exists():
@@ -671,6 +710,9 @@ def list_folder(root: Path) -> _Listing:
     if len(class_names) == 1:
         warnings.append(f"'{root}' has only one class folder ('{class_names[0]}'); a "
                         "classifier needs at least 2 classes: add a folder per class")
+    text_order = text_order_warning(class_names, root)
+    if text_order is not None:
+        warnings.append(text_order)
     files: list[str] = []
     labels: list[int] = []
     sizes: list[int] = []
@@ -751,13 +793,15 @@ class DataPrep:
     # ---- the seed's prepData -----------------------------------------------------------
     def prep_data(self, which: str = "train", report: Reporter = no_report,
                   cancel: CancelToken | None = None, *, seed: int = 42,
-                  train_classes: Sequence[str] | None = None) -> Dataset:
+                  train_classes: Sequence[str] | None = None,
+                  classes_of: str = "training") -> Dataset:
         """Load, convert, split if asked, and shuffle one set.
 
         ``which`` is "train" or "test". With no test folder and ``test_split`` > 0, both
         come from the training folder by a stratified split seeded with ``seed``, so
         loading "train" then "test" gives disjoint sets. ``train_classes`` (the training
-        set's class names) makes a test load match classes by index (see match_classes).
+        set's class names, or a saved model's when ``classes_of`` is "model") makes a test
+        load match classes by index (see match_classes).
         """
         if which not in ("train", "test"):
             raise ValueError(f"which must be 'train' or 'test', got {which!r}")
@@ -781,11 +825,12 @@ class DataPrep:
         ds = self.transform(loaded, listing, which=which, split=split, seed=seed)
         if which == "test" and train_classes is not None:
             pairs = match_classes(list(train_classes), ds.class_names,
-                                  test_root=ds.root)
+                                  test_root=ds.root, classes_of=classes_of)
             if pairs:
                 ds.class_matching = pairs
+                whose = "the model's classes" if classes_of == "model" else "the training ones"
                 ds.warnings.append(
-                    "test class names differ from the training ones; matched by sorted "
+                    f"test class names differ from {whose}; matched by sorted "
                     "order: " + ", ".join(f"{i}: {a} <- {b}" for i, (a, b) in enumerate(
                         zip(train_classes, ds.class_names, strict=True)) if a != b))
         for text in ds.warnings:

@@ -170,19 +170,27 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
               cancel: CancelToken | None = None,
               interrupted: Callable[[], bool] | None = None,
               class_names: Sequence[str] | None = None, batch_interval: float | None = None,
-              callbacks: Sequence[Any] = (), tensorboard: bool | None = None) -> TrainOutcome:
+              callbacks: Sequence[Any] = (), tensorboard: bool | None = None,
+              save_to: str | os.PathLike[str] | None = None) -> TrainOutcome:
     """Train ``model`` (from its current weights) inside a new run folder.
 
     ``interrupted`` says, after a stop, whether a signal (not the user) stopped it: the
     run is then recorded as "interrupted" instead of "stopped". ``tensorboard`` turns
     TensorBoard logs in the run folder on or off (None: ``$CONVONET_TENSORBOARD``).
+    ``save_to`` (default: ``default_model_path`` of the results folder and data params) is
+    recorded as where the model belongs, so a resumed run saves it to the same file.
     """
+    from convonet.core.model_files import default_model_path
+
     config = hyper_params.first()
     names = list(class_names) if class_names is not None else list(dataset.class_names)
+    target = Path(save_to) if save_to is not None else default_model_path(results_dir,
+                                                                            data_params)
     run = start_run(results_dir, "training", report=report, hyper_params=hyper_params,
                     data_params=data_params, seed=int(config["seed"]),
                     fingerprint=dataset.fingerprint or None, validation=bool(validation),
-                    epochs=int(config["epochs"]), class_names=names)
+                    epochs=int(config["epochs"]), class_names=names,
+                    save_to=os.path.abspath(target))
     with recorded(run):
         if run is not None:
             from convonet.core.model import save_model
@@ -235,6 +243,13 @@ def _train_in(run: RunFolder | None, model: keras.Model, hyper_params: HyperPara
             run.file("start.classes.json").unlink(missing_ok=True)
     return TrainOutcome(history=history, status=status, run=run, model=model,
                         dataset=dataset, metrics=metrics)
+
+
+def resume_save_to(run: RunFolder) -> Path:
+    """Where a resumed training's model belongs: the file its first start recorded."""
+    from convonet.core.model_files import run_save_to
+
+    return run_save_to(run.info, run.path)
 
 
 def resume_problem(run: RunFolder) -> str | None:

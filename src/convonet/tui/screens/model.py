@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 #: ``controller.extras`` keys this screen writes (other screens may read them).
 CLASS_NAMES_KEY = "model_class_names"
 CONFIG_KEY = "model_config"
+#: Where the trained model belongs (the training run's recorded ``save_to``): the Save
+#: dialog proposes it, so the app saves where ``convonet train`` would have.
+SAVE_TO_KEY = "model_save_to"
 
 #: The hyper params that shape the network (the rest only affect training).
 ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout")
@@ -343,8 +346,8 @@ class ModelScreen(ConvonetScreen):
         if folder is None:
             return
         current = self.controller.model_path
-        start = Path(current).parent if current is not None else folder
-        name = Path(current).name if current is not None else "model.keras"
+        proposed = Path(current) if current is not None else self.default_save_path(folder)
+        start, name = proposed.parent, proposed.name
 
         def chosen(path: Path | None) -> None:
             if path is None:
@@ -362,6 +365,16 @@ class ModelScreen(ConvonetScreen):
 
         self.app.push_screen(FilePicker("Save Network Model", start, suffixes=(".keras",),
                                         save=True, default_name=name), chosen)
+
+    def default_save_path(self, folder: Path) -> Path:
+        """The file ``convonet train`` saves for these data params (so ``convonet evaluate``
+        finds it): the training run's recorded target, else the core's default name."""
+        from convonet.core.model_files import default_model_path
+
+        recorded = self.controller.extras.get(SAVE_TO_KEY)
+        if isinstance(recorded, (str, Path)) and str(recorded):
+            return Path(recorded)
+        return default_model_path(folder, self.controller.data_params).resolve()
 
     def _start_save(self, path: Path) -> None:
         c = self.controller
@@ -421,10 +434,12 @@ class ModelScreen(ConvonetScreen):
         c.history = None  # the curves belonged to the model this one replaces
         c.extras[CLASS_NAMES_KEY] = names
         c.extras[CONFIG_KEY] = config
+        c.extras.pop(SAVE_TO_KEY, None)  # a new or loaded model: no training run's target
 
     def _warn_names(self, names: list[str] | None) -> None:
         """Class names differ from the data's: matched by index, as the data screen does."""
         train = self.controller.train_set
         if names and train is not None and list(train.class_names) != list(names):
-            self.notify("The model's class names differ from the training set's; classes "
-                        "are matched by index", severity="warning", timeout=8)
+            self.notify("The model's classes differ from the training set's class folders; "
+                        "they are matched by index and shown with the model's class names",
+                        severity="warning", timeout=8)

@@ -296,15 +296,13 @@ class TestingScreen(ConvonetScreen):
         return None if io is None else io[1]
 
     def model_class_names(self) -> list[str] | None:
-        """The names the model was trained with: the training set's, else those saved
-        beside the model file; None when neither is known (or neither has the right count)."""
+        """The model's classes: the names it was built or loaded with (kept by the model
+        screen), else those saved beside its file, else the training set's; None when none
+        is known (or none has the right count). The model's own names come first: a loaded
+        model may have been trained on other folders than the training set loaded now."""
         from convonet.core.model import read_class_names
 
         count = self._model_classes()
-        train = self.controller.train_set
-        if train is not None and len(train.class_names) == count:
-            return list(train.class_names)
-        # The model screen keeps the names a model was built or loaded with here.
         kept = self.controller.extras.get(MODEL_NAMES_KEY)
         if isinstance(kept, list) and len(kept) == count:
             return [str(name) for name in kept]
@@ -313,6 +311,9 @@ class TestingScreen(ConvonetScreen):
             names = read_class_names(path)
             if names is not None and len(names) == count:
                 return names
+        train = self.controller.train_set
+        if train is not None and len(train.class_names) == count:
+            return list(train.class_names)
         return None
 
     def why_not(self, action: str) -> str | None:
@@ -684,13 +685,16 @@ class TestingScreen(ConvonetScreen):
         return legend(names)
 
     def _matching_note(self, prediction: Prediction) -> Text:
+        """Say so when the test folders' names are not the model's classes (shown instead)."""
         test = self.controller.test_set
-        pairs = getattr(test, "class_matching", None) or []
-        if not pairs or list(prediction.class_names) == list(test.class_names):
+        names = list(prediction.class_names)  # the model's classes, matched by index
+        folders = list(getattr(test, "class_names", None) or [])
+        if len(folders) != len(names) or folders == names:
             return Text("")
-        shown = ", ".join(f"{class_label(i, a)} ← {b}" for i, (a, b) in enumerate(pairs) if a != b)
-        return Text("Test folders are named differently; matched to the training classes by "
-                    f"index and shown with the training names: {shown}")
+        shown = ", ".join(f"{class_label(i, a)} ← {b}"
+                          for i, (a, b) in enumerate(zip(names, folders, strict=True)) if a != b)
+        return Text("Test folders are named differently from the model's classes; matched "
+                    f"by index and shown with the model's class names: {shown}")
 
     def _show_wrong(self, prediction: Prediction) -> None:
         """The strip of wrong predictions the model was surest of, from the test images."""

@@ -33,7 +33,7 @@ from convonet.core.events import (
     TrainStart,
 )
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.model import right
+from convonet.tui.screens.model import CLASS_NAMES_KEY, SAVE_TO_KEY, right
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
@@ -71,6 +71,16 @@ def resume_network(run: RunFolder, train_set: Any, *, report: Reporter,
     from convonet.core.records import resume_training
 
     return resume_training(run, dataset=train_set, report=report, cancel=cancel)
+
+
+def run_info(run: RunFolder | None) -> dict[str, Any]:
+    """A run's run.json, or {} when there is none or it cannot be read now."""
+    if run is None:
+        return {}
+    try:
+        return run.info
+    except (OSError, ValueError):
+        return {}
 
 
 def ended_text(history: TrainHistory) -> str:
@@ -460,17 +470,24 @@ class TrainingScreen(ConvonetScreen):
             outcome = message.result
             history = getattr(outcome, "history", outcome)
             resumed = getattr(outcome, "model", model)
+            run = getattr(outcome, "run", None)
+            info = run_info(run)
             if resumed is not model:  # a resumed run: its own model and training set
                 model = c.model = resumed
                 c.train_set = getattr(outcome, "dataset", None) or c.train_set
                 c.model_path = None
                 c.model_dirty = True
+                names = info.get("class_names") or getattr(c.train_set, "class_names", None)
+                c.extras[CLASS_NAMES_KEY] = list(names) if names else None
+            if run is not None:  # Save proposes the file this run's training belongs in
+                from convonet.core.model_files import run_save_to
+
+                c.extras[SAVE_TO_KEY] = run_save_to(info, run.path)
             c.history = history
             if model is not None:
                 self._epochs_trained[id(model)] = \
                     self._epochs_trained.get(id(model), 0) + len(history.rows)
             self._draw_history(history)
-            run = getattr(outcome, "run", None)
             if history.stopped:
                 self.notify(ended_text(history)
                             + (f" · resumable from {run.path.name}" if run is not None else ""),

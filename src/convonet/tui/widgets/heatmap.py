@@ -1,6 +1,6 @@
 """The confusion matrix as a coloured text heatmap.
 
-Rows are true classes, columns predicted ones, with index and name on both axes and the
+Rows are true classes, columns predicted ones, with the class names on both axes and the
 count in each cell. A cell's colour is its share of the row (what fraction of that true
 class went there), so a good model shows a bright diagonal whatever the class sizes.
 """
@@ -34,22 +34,42 @@ def _text_on(rgb: tuple[int, int, int]) -> str:
     return "black" if luminance > 140 else "white"
 
 
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
 def confusion_table(matrix: np.ndarray, class_names: Sequence[str], *,
-                    name_width: int = 14) -> Table:
-    """A rich Table: the heatmap with a header row and column of ``index name``."""
+                    name_width: int = 14, width: int | None = None) -> Table:
+    """A rich Table: the heatmap with the class names on both axes.
+
+    Rows are true classes, columns predicted ones, both named (not numbered: folders named
+    0, 1, 10, 11, 2 ... have index 2 = class "10", so an index would mislead). Column
+    headers are shortened to fit ``width`` (the console's) when the names are long; the
+    caption then says the columns follow the rows' order.
+    """
     cm = np.asarray(matrix)
     n = cm.shape[0]
     totals = cm.sum(axis=1, keepdims=True).astype(float)
     shares = np.divide(cm, totals, out=np.zeros_like(cm, dtype=float), where=totals > 0)
-    width = max(3, len(str(int(cm.max()))) if cm.size else 1)
-    # Short enough not to wrap over a few classes; the corner cell says which axis is which.
+    digits = max(3, len(str(int(cm.max()))) if cm.size else 1)
+    names = [str(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
+    corner = "true \\ pred"
+    label_width = min(name_width + 4, max([len(corner), *map(len, names)]))
+    total_width = len(str(int(totals.max()))) + 1 if cm.size else 2
+    longest = max(map(len, names), default=1)
+    # Each column gets an even share of what the row labels and totals leave (at least a
+    # count's width, at most 10 characters): the table keeps to the console's width.
+    room = 10 if width is None else (width - label_width - total_width) // max(n, 1) - 1
+    head = max(digits + 2, min(10, longest, room))
+    headers = [_shorten(name, head) for name in names]
     table = Table(title="Confusion matrix",
                   show_lines=False, pad_edge=False, box=None, padding=(0, 0),
                   title_style="bold")
-    table.add_column("true \\ pred", no_wrap=True, overflow="ellipsis", max_width=name_width + 4)
-    for j in range(n):
-        table.add_column(Text(str(j), justify="center"), justify="right", no_wrap=True,
-                         min_width=width + 2)
+    table.add_column(corner, no_wrap=True, overflow="ellipsis", max_width=name_width + 4)
+    for header in headers:
+        # A leading space keeps neighbouring names apart.
+        table.add_column(Text(f" {header}", justify="right"), justify="right", no_wrap=True,
+                         min_width=digits + 2)
     table.add_column("n", justify="right", style="dim", no_wrap=True)
     for i in range(n):
         cells: list[Text] = []
@@ -57,11 +77,12 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], *,
             rgb = share_colour(shares[i, j])
             style = Style(bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})", color=_text_on(rgb),
                           bold=(i == j))
-            cells.append(Text(f" {int(cm[i, j]):>{width}} ", style=style))
-        name = class_names[i] if i < len(class_names) else str(i)
-        label = str(i) if name == str(i) else f"{i} {name}"  # digits: no "3 3"
+            cells.append(Text(f" {int(cm[i, j]):>{digits}} ", style=style))
         # A leading space keeps the row total apart from the last coloured cell.
-        table.add_row(Text(label), *cells, Text(f" {int(totals[i, 0])}"))
+        table.add_row(Text(names[i]), *cells, Text(f" {int(totals[i, 0])}"))
+    if headers != names:
+        table.caption = "columns: predicted, in the rows' order"
+        table.caption_justify = "left"
     return table
 
 
