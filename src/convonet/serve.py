@@ -13,8 +13,11 @@ differs from the served one (``ssh -L 9000:127.0.0.1:8000``), pass
 from __future__ import annotations
 
 import argparse
+import getpass
+import ipaddress
 import os
 import shlex
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +86,47 @@ def public_url(host: str, port: int, given: str | None = None) -> str:
     return f"http://{shown}" if port == 80 else f"http://{shown}:{port}"
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` listens only on this machine (127.x, ::1, localhost).
+
+    A name is resolved as the server will resolve it; one that does not resolve counts as
+    loopback here (the server then fails to bind and says so), one that resolves to any
+    address off this machine does not.
+    """
+    name = host.strip("[]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    if not name:
+        return False  # "" listens on every address
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return True
+    return all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+               for info in infos)
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """The warning for a host other machines can reach, or None for a loopback one.
+
+    The served app has no password and runs as this user: whoever reaches the port can
+    load, write and delete files wherever this user can.
+    """
+    if is_loopback(host):
+        return None
+    try:
+        user = f"user {getpass.getuser()!r}"
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        user = "this user"
+    return (f"convonet: warning: --host {host or repr(host)} is reachable from other "
+            f"machines, without a password: anyone who can reach port {port} controls the "
+            f"app and reads and writes files as {user}. Safer: keep the default host "
+            f"({DEFAULT_HOST}) and forward the port over SSH from your machine "
+            f"(ssh -L {port}:{DEFAULT_HOST}:{port} THIS-HOST).")
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Fail now, once, rather than in every browser tab that opens the app."""
     if not 0 < args.port < 65536:
@@ -112,9 +156,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from convonet.cli import serve_notice
 
-    notice = serve_notice(os.environ)
-    if notice is not None:
-        print(notice, file=sys.stderr, flush=True)
+    for notice in (exposure_warning(args.host, args.port), serve_notice(os.environ)):
+        if notice is not None:
+            print(notice, file=sys.stderr, flush=True)
     command = app_command(args)
     server = Server(command, host=args.host, port=args.port, title="convonet",
                     public_url=url)
