@@ -38,6 +38,7 @@ from convonet.core.events import (
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits, learning_rate_at
 from convonet.core.params import HyperParams
+from convonet.core.storage import writing
 
 
 class DatasetLike(Protocol):
@@ -427,7 +428,7 @@ class _HistoryAppend(keras.callbacks.Callback):
         if not self.history.rows:
             return
         new = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a", encoding="utf-8", newline="") as fh:
+        with writing(self.path), self.path.open("a", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             if new:
                 writer.writerow(HISTORY_COLUMNS)
@@ -478,7 +479,8 @@ class _Backup(keras.callbacks.BackupAndRestore):
         rows = self.history.rows
         if not rows or rows[-1].epoch != epoch + 1 or rows[-1].partial:
             return
-        super().on_epoch_end(epoch, logs)
+        with writing(self._weights_path):  # h5py's write errors name no file
+            super().on_epoch_end(epoch, logs)
 
 
 def checkpoint_epoch(backup_dir: str | os.PathLike[str]) -> int:
