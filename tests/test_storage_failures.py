@@ -307,8 +307,9 @@ def test_a_full_disk_while_writing_a_prediction_marks_it_failed(
     (run,) = RunFolder.find(tmp_path)
     text = str(info.value)
     assert text.startswith(f"{run.file('report.csv')}: the disk is full (")
-    assert "the run is marked failed. Free some space or choose another results folder" in text
-    assert text.endswith("then run it again")
+    assert text.endswith("; the run is marked failed. Free some space or choose another "
+                         "results folder with --results-dir / CONVONET_RESULTS_DIR, then run "
+                         "it again")
     assert_plain(text)
     assert run.status == "failed" and run.info["error"] == text
 
@@ -529,3 +530,27 @@ def test_an_unraisable_error_goes_to_the_log_not_the_terminal(
     assert "Exception ignored" not in err and "Traceback" not in err, err
     text = log.read_text(encoding="utf-8")
     assert "Exception ignored" in text and "FailsToClose" in text and "OSError" in text
+
+
+def test_an_evaluation_whose_run_json_cannot_be_finished_says_so_once(
+        tmp_path: Path, tiny_set: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, hp = tiny_data(tiny_set), tiny_hyper()
+    real_write = runs_module.atomic_write_text
+    writes: list[str] = []
+
+    def write(path: Any, text: str) -> None:
+        writes.append(str(path))
+        if len(writes) > 1:  # run.json was written at the start; the disk is full since
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, text)
+
+    monkeypatch.setattr(runs_module, "atomic_write_text", write)
+    with pytest.raises(StorageError) as info:
+        records.evaluate_run(build(hp, ds), ds, tmp_path)
+    (run,) = RunFolder.find(tmp_path)
+    text = str(info.value)
+    assert text.startswith(f"{run.file(RUN_JSON)}: the disk is full (")
+    assert text.endswith(" free); the run reads as running until this process ends. Free "
+                         "some space or choose another results folder with --results-dir / "
+                         "CONVONET_RESULTS_DIR, then run it again")
+    assert_plain(text)

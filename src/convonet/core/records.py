@@ -176,8 +176,9 @@ def storage_failure(run: RunFolder, exc: BaseException,
         if info.get("status") in ("running", None):
             run.finish(status, **fields)
     except (OSError, ValueError):
-        unmarked = (f"{RUN_JSON} cannot be written either, so the run reads as running "
-                    "until this process ends")
+        unmarked = "the run reads as running until this process ends"
+        if Path(error.path or "").name != RUN_JSON:  # run.json was not the first to fail
+            unmarked = f"{RUN_JSON} cannot be written either, so {unmarked}"
         if kept:
             unmarked = f"its {kept} {'is' if done == 1 else 'are'} kept, but {unmarked}"
         error = storage_error(exc, outcome=unmarked, resume=resume) or error

@@ -188,6 +188,11 @@ def _fix(code: int, in_results: bool = True) -> str:
     return f"make the folder writable or {other}"
 
 
+def _cap(text: str) -> str:
+    """The first letter up, the rest as it is (``str.capitalize`` lowers CONVONET_...)."""
+    return text[:1].upper() + text[1:]
+
+
 def _inside(path: str, folder: str | os.PathLike[str]) -> bool:
     try:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
@@ -224,11 +229,11 @@ def storage_error(exc: BaseException, path: str | os.PathLike[str] | None = None
     if outcome is None:
         message += f"; {_fix(code, in_results)}"
     elif resume is not None:
-        message += (f"; {outcome}. {_FIRST[code].capitalize()}, then resume with "
+        message += (f"; {outcome}. {_cap(_FIRST[code])}, then resume with "
                     f"`{resume}` ({APP_RESUME}); new runs can also go to another results "
                     f"folder with {RESULTS_OPTIONS}")
     else:
-        message += f"; {outcome}. {_fix(code, in_results).capitalize()}, then {then}"
+        message += f"; {outcome}. {_cap(_fix(code, in_results))}, then {then}"
     return StorageError(message, path=where, code=code)
 
 
