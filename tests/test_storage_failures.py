@@ -72,15 +72,18 @@ def h5py_disk_full(path: str) -> OSError:
 
 
 def fail_checkpoint_at(monkeypatch: pytest.MonkeyPatch, call: int,
-                       make: Callable[[str], OSError] | None = None) -> list[str]:
+                       make: Callable[[str], OSError] | None = None,
+                       torn: bool = False) -> list[str]:
     """Make the ``call``-th checkpoint write (one per finished epoch) fail as a full disk
-    does; returns the paths of the writes attempted."""
+    does, after writing half a file when ``torn``; returns the paths of the writes."""
     original = keras.Model.save_weights
     seen: list[str] = []
 
     def save_weights(self: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(str(filepath))
         if len(seen) >= call:
+            if torn:  # what h5py leaves when the disk fills half way through
+                Path(filepath).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
             raise (make(str(filepath)) if make is not None
                    else OSError(errno.ENOSPC, "No space left on device"))
         return original(self, filepath, *args, **kwargs)
@@ -205,6 +208,38 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_finished_epochs_and_resumes(
     assert [r.epoch for r in out.history.rows] == [1, 2, 3]
     assert out.history.rows[:2] == before  # the finished epochs kept as they were
     assert run.info["metrics"]["epochs_done"] == 3 and run.file("model.keras").is_file()
+
+
+@pytest.mark.parametrize("call", [1, 3], ids=["first checkpoint", "third checkpoint"])
+def test_a_half_written_checkpoint_is_never_resumed_from(
+        tmp_path: Path, tiny_set: Any, monkeypatch: pytest.MonkeyPatch, call: int) -> None:
+    """The last whole checkpoint comes back (or none at all): a resume starts right after
+    the last finished epoch, never from a torn weights file."""
+    from convonet.core.training import checkpoint_epoch
+
+    ds, hp = tiny_data(tiny_set), tiny_hyper()
+    whole: dict[str, bytes] = {}
+    original = keras.Model.save_weights
+
+    def remember(self: Any, filepath: Any, *args: Any, **kwargs: Any) -> Any:
+        original(self, filepath, *args, **kwargs)
+        whole["weights"] = Path(filepath).read_bytes()  # the last checkpoint written whole
+
+    monkeypatch.setattr(keras.Model, "save_weights", remember)
+    fail_checkpoint_at(monkeypatch, call, torn=True)
+    with pytest.raises(StorageError, match="the disk is full"):
+        records.train_run(build(hp, ds), hp, ds, False, tmp_path)
+    (run,) = RunFolder.find(tmp_path)
+    backup = run.file(BACKUP_DIR)
+    assert checkpoint_epoch(backup) == call - 1 == run.info["metrics"]["epochs_done"]
+    weights = backup / "latest.weights.h5"
+    if call == 1:
+        assert not weights.exists()  # none is better than half of one
+    else:
+        assert weights.read_bytes() == whole["weights"]  # epoch 2's, whole
+    monkeypatch.undo()
+    out = records.resume_training(run, dataset=ds)
+    assert out.status == "finished" and [r.epoch for r in out.history.rows] == [1, 2, 3]
 
 
 def test_when_run_json_cannot_be_written_either_the_message_says_so(

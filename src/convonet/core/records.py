@@ -45,6 +45,7 @@ from convonet.core.runs import (
 from convonet.core.storage import (
     StorageError,
     check_writable,
+    release,
     storage_cause,
     storage_error,
     writing,
@@ -143,6 +144,7 @@ def storage_failure(run: RunFolder, exc: BaseException,
     is marked failed. ``metrics``: the task's numbers so far (a search passes its own).
     When run.json cannot be written either, the message says so.
     """
+    release(exc)  # close the half-written checkpoint now, not at exit
     try:
         info = run.info
     except (OSError, ValueError):

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
+import inspect
+import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType, TracebackType
 
 #: Where a user chooses another results folder (the app and the headless commands).
 RESULTS_OPTIONS = "--results-dir / CONVONET_RESULTS_DIR"
@@ -48,6 +53,10 @@ _TEXT_CODES = {"no space left on device": ENOSPC, "read-only file system": EROFS
 #: Permission errors come from reads too: only those raised while ``writing`` count.
 _WRITE_ONLY = (EACCES, EPERM)
 _MARK = "_convonet_writing"
+#: Set once a failed write may have left a file h5py cannot close (``files_left_open``).
+_left_open = False
+#: Generator and coroutine frames: clearing one would finalize it.
+_SUSPENDABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 _ERRNO_IN_TEXT = re.compile(r"errno\s*=\s*(\d+)")
 _FILE_IN_TEXT = re.compile(r"filename\s*=\s*'([^']+)'")
 
@@ -237,6 +246,64 @@ def storage_error(exc: BaseException, path: str | os.PathLike[str] | None = None
     return StorageError(message, path=where, code=code)
 
 
+def release(exc: BaseException) -> None:
+    """Let go now of what a failed write left open.
+
+    Keras leaves the h5py file of a failed checkpoint to the finished frames behind the
+    traceback (Keras trims its own frames from the traceback, but h5py's frame keeps its
+    callers alive). Freed at exit, h5py prints "Exception ignored" tracebacks and crashes
+    the interpreter (measured on a full tmpfs: a segmentation fault right after the
+    message). Cleared here, the file closes while the log still takes h5py's complaint.
+    Frames still running (our callers) and generators are left alone.
+    """
+    global _left_open
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    frames: list[FrameType] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _FILE_IN_TEXT.search(str(current)):  # h5py's words: its file may stay open
+            _left_open = True
+        tb = current.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
+    hook = sys.excepthook
+    sys.excepthook = _log_close_failure  # h5py prints its failed close through it
+    try:
+        for frame in frames:
+            walk: FrameType | None = frame
+            while walk is not None:
+                parent = walk.f_back
+                if not walk.f_code.co_flags & _SUSPENDABLE:
+                    try:
+                        walk.clear()
+                    except RuntimeError:  # still running: our own callers from here up
+                        break
+                walk = parent
+        gc.collect()
+    finally:
+        sys.excepthook = hook
+
+
+def _log_close_failure(kind: type[BaseException], value: BaseException,
+                       tb: TracebackType | None) -> None:
+    logging.getLogger("convonet.storage").warning(
+        "a file left open by a failed write could not be closed",
+        exc_info=(kind, value, tb))
+
+
+def files_left_open() -> bool:
+    """True once a failed write left a file that h5py could not close (a full disk).
+
+    HDF5 tries to close it again when the interpreter shuts down and crashes the process
+    (measured: a segmentation fault, exit status 139, after the message); the entry
+    point then leaves with ``os._exit`` instead, its streams flushed.
+    """
+    return _left_open
+
+
 def check_writable(folder: str | os.PathLike[str]) -> None:
     """Refuse a results folder that cannot be written, before a task starts.
 
@@ -269,5 +336,5 @@ def check_writable(folder: str | os.PathLike[str]) -> None:
                            path=os.fspath(where), code=code) from exc
 
 
-__all__ = ["RESULTS_OPTIONS", "StorageError", "check_writable", "free_space", "size_text",
-           "storage_cause", "storage_error", "writing"]
+__all__ = ["RESULTS_OPTIONS", "StorageError", "check_writable", "files_left_open",
+           "free_space", "release", "size_text", "storage_cause", "storage_error", "writing"]
