@@ -492,6 +492,7 @@ async def test_the_app_refuses_training_into_a_read_only_folder_and_keeps_its_st
         assert dialog.summary == (
             f"cannot write the results folder {results}: the file system is read-only; "
             "choose another results folder with --results-dir / CONVONET_RESULTS_DIR")
+        assert "Traceback" not in dialog.details
         assert not app.tasks.running() and screen._job is None  # nothing started
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, "the training screen")
@@ -528,6 +529,7 @@ async def test_the_app_shows_a_full_disk_mid_training_and_keeps_model_and_histor
                                          "disk is full (")
         assert f"resume with `convonet train --resume {run.path}`" in dialog.summary
         assert_plain(dialog.summary)
+        assert "Traceback" not in dialog.details  # the message is the whole story
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is screen, "the training screen")
         await wait_until(pilot, lambda: screen._job is None, "the task to end")
@@ -589,3 +591,32 @@ def test_an_evaluation_whose_run_json_cannot_be_finished_says_so_once(
                          "some space or choose another results folder with --results-dir / "
                          "CONVONET_RESULTS_DIR, then run it again")
     assert_plain(text)
+
+
+def test_c_library_start_up_lines_stay_off_the_screen_with_a_read_only_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """TensorFlow's C++ lines at start go to the log; when the log cannot be written they
+    go nowhere, not onto the screen the app is about to draw."""
+    from convonet.noise import stderr_to_log
+
+    results = tmp_path / "results"
+    read_only(monkeypatch, results)
+    with stderr_to_log(results / "convonet.log"):
+        os.write(2, b"cuda_platform.cc:52] failed call to cuInit\n")
+    assert "cuInit" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_real_full_device_under_keras_and_h5py_is_worded_the_same(tmp_path: Path) -> None:
+    """Not injected: h5py writing to /dev/full fails as on a full disk (errno 28, the file
+    only inside its own text), and the message names the file."""
+    weights = tmp_path / "latest.weights.h5"
+    weights.symlink_to("/dev/full")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+    with pytest.raises(OSError) as info:
+        model.save_weights(str(weights))
+    error = storage_error(info.value)
+    assert error is not None
+    assert str(error).startswith(f"{weights}: the disk is full (")
+    assert_plain(str(error))

@@ -157,7 +157,8 @@ def run_tui(args: argparse.Namespace) -> int:
     try:  # said at start; each task that records a run is refused until it is fixed
         check_writable(results_dir)
     except StorageError as exc:
-        notices.append(f"{exc}. Training, tuning and testing are refused until then.")
+        notices.append(f"{exc}. Training, tuning and testing are refused until it can "
+                       "be written.")
 
     # Warnings and absl/TensorFlow logging come from worker threads at any time; on the
     # screen they would garble it, so they go to a log file while the app runs.

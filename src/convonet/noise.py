@@ -120,8 +120,11 @@ def stderr_to_log(log_path: str | os.PathLike[str]) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         target = open(path, "ab")  # noqa: SIM115 - closed in the finally below
     except OSError:
-        yield  # an unwritable log folder: the lines go where they always went
-        return
+        try:  # a read-only results folder: the lines are noise, never the screen's
+            target = open(os.devnull, "ab")  # noqa: SIM115 - closed in the finally below
+        except OSError:
+            yield
+            return
     sys.stderr.flush()
     try:
         saved = os.dup(2)

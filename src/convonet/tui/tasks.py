@@ -53,6 +53,7 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState
 
 from convonet.core.events import BatchProgress, Cancelled, CancelToken, Event, LoadProgress
+from convonet.core.storage import StorageError
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -210,6 +211,8 @@ def is_cancellation(error: BaseException | None) -> bool:
 def format_error(error: BaseException) -> tuple[str, str]:
     """A one-line summary and the full traceback text of an exception, for the dialog."""
     text = str(error).strip()
+    if isinstance(error, StorageError):  # a full disk: the message is the whole story
+        return text, text
     if isinstance(error, (ValueError, OSError)) and text:
         summary = text  # our own errors already name the file and the field
     else:
