@@ -416,6 +416,31 @@ def test_headless_train_with_a_full_disk_exits_2_and_resumes(
     assert run.status == "finished"
 
 
+def test_headless_train_whose_model_copy_hits_a_full_disk_says_where_the_model_is(
+        demo: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data, hyper = demo
+    target = tmp_path / "demo.keras"
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if Path(dst) == target:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    status = main(["train", "--data-params", str(data), "--hyper-params", str(hyper),
+                   "--epochs", "1", "--results-dir", str(tmp_path)])
+    (line,) = error_lines(capsys.readouterr().err)
+    (run,) = RunFolder.find(tmp_path)
+    assert status == 2 and run.status == "finished"
+    assert line.startswith(f"convonet: error: {target}: the disk is full (")
+    assert line.endswith(f" free); the trained model is kept in {run.file('model.keras')}. "
+                         "Free some space or choose another results folder with "
+                         "--results-dir / CONVONET_RESULTS_DIR, then copy it from there")
+    assert not target.exists() and run.file("model.keras").is_file()
+
+
 def test_headless_json_says_the_same_message(
         demo: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -631,7 +631,8 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                                     class_names=train_set.class_names))
         except Exception as exc:  # a full disk: the run's own copy is whole
             error = storage_error(exc, model_path, outcome=f"the trained model is kept "
-                                  f"in {outcome.model_file}", then="copy it from there")
+                                  f"in {outcome.model_file}", then="copy it from there",
+                                  results_dir=results_dir)
             if error is None:
                 raise
             raise error from exc
