@@ -802,17 +802,17 @@ def test_a_full_disk_while_saving_a_model_is_a_model_error(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.keras"]
 
 
-def test_an_unwritable_results_folder_is_a_notice_not_a_crash(tmp_path: Path) -> None:
-    from convonet.core.events import Notice
+def test_an_unwritable_results_folder_is_refused_not_a_crash(tmp_path: Path) -> None:
     from convonet.core.records import start_run
+    from convonet.core.storage import StorageError
 
     not_a_folder = tmp_path / "app_results"
     not_a_folder.write_text("a file where the results folder should be")
-    notices: list[Any] = []
-    assert start_run(not_a_folder, "training", report=notices.append) is None
-    (notice,) = notices
-    assert isinstance(notice, Notice)
-    assert "not recorded" in notice.text and str(not_a_folder) in notice.text
+    with pytest.raises(StorageError) as info:
+        start_run(not_a_folder, "training")
+    assert str(info.value) == (
+        f"cannot write the results folder {not_a_folder}: it is a file, not a folder; "
+        "choose another results folder with --results-dir / CONVONET_RESULTS_DIR")
 
 
 async def test_the_params_screen_shows_a_full_disk_and_keeps_the_file(

@@ -321,17 +321,15 @@ def test_classification_run_writes_its_csv(tmp_path: Path, trained_tiny: Any) ->
     assert out.run.info["metrics"]["count"] == 3
 
 
-def test_an_unwritable_results_folder_keeps_the_result(tmp_path: Path, trained_tiny: Any
-                                                       ) -> None:
-    from convonet.core.events import Notice
+def test_an_unwritable_results_folder_is_refused_before_the_task(
+        tmp_path: Path, trained_tiny: Any) -> None:
+    from convonet.core.storage import StorageError
 
     model, ds = trained_tiny
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
-    notices: list[Event] = []
-    out = records.evaluate_run(model, ds, not_a_folder, report=notices.append)
-    assert out.run is None and out.evaluation.count == len(ds)
-    assert any(isinstance(n, Notice) and "not recorded" in n.text for n in notices)
+    with pytest.raises(StorageError, match=f"{not_a_folder}: it is a file, not a folder"):
+        records.evaluate_run(model, ds, not_a_folder)
 
 
 def test_a_failure_is_recorded_as_failed(tmp_path: Path, tiny_set: Any) -> None:

@@ -260,7 +260,31 @@ async def test_differently_named_test_folders_show_the_training_names(
         assert "3 ← digit_3" in note and "3 3" not in note
 
 
-async def test_prediction_is_shown_when_its_csv_files_cannot_be_written(
+async def test_prediction_is_shown_when_its_csv_copies_cannot_be_written(
+        demo: Demo, make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from convonet.core.testing import Prediction
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # The run folder's own CSVs are written; the copies beside the results hit a full disk.
+    monkeypatch.setattr(Prediction, "to_csv", disk_full)
+    results = tmp_path / "results"
+    controller = Controller(test_set=demo.test, model=demo.model)
+    app = make_app(controller=controller, results_dir=results)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_testing(pilot)
+        await run_key(pilot, "p", lambda: controller.prediction is not None
+                      and not screen._busy, "the prediction")
+        assert int(heatmap_counts(screen).sum()) == len(demo.test)
+        saved = str(screen.query_one("#saved-note", Static).render())
+        assert "could not be saved" in saved and f"{results}: the disk is full" in saved, saved
+        assert "Errno" not in saved
+
+
+async def test_prediction_into_an_unwritable_results_folder_is_refused(
         demo: Demo, make_app: Any, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "results-file"
     not_a_folder.write_text("a file where the results folder should be", encoding="utf-8")
@@ -268,8 +292,11 @@ async def test_prediction_is_shown_when_its_csv_files_cannot_be_written(
     app = make_app(controller=controller, results_dir=not_a_folder)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_testing(pilot)
-        await run_key(pilot, "p", lambda: controller.prediction is not None
-                      and not screen._busy, "the prediction")
-        assert int(heatmap_counts(screen).sum()) == len(demo.test)
-        saved = str(screen.query_one("#saved-note", Static).render())
-        assert "could not be saved" in saved and "results-file" in saved, saved
+        await pilot.press("p")
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog), "the error")
+        assert app.screen.summary == (
+            f"cannot write the results folder {not_a_folder}: it is a file, not a folder; "
+            "choose another results folder with --results-dir / CONVONET_RESULTS_DIR")
+        await pilot.press("escape")
+        assert app.screen is screen and not screen._busy
+        assert controller.prediction is None and controller.model is demo.model

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convonet import __version__, keymap, serve
+from convonet.core.storage import files_left_open
 from convonet.headless import add_commands, worker_left_running
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
@@ -94,9 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    if argv is None and worker_left_running():
+    if argv is None and (worker_left_running() or files_left_open()):
         # Our own process (not a caller's): a core task left running in a thread by a
-        # second Ctrl+C would abort interpreter shutdown, so leave at once, streams flushed.
+        # second Ctrl+C, or a file h5py could not close on a full disk, would abort
+        # interpreter shutdown, so leave at once, streams flushed.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
@@ -150,6 +152,13 @@ def run_tui(args: argparse.Namespace) -> int:
         from convonet.tui.app import default_results_dir
 
         results_dir = default_results_dir()
+    from convonet.core.storage import StorageError, check_writable
+
+    try:  # said at start; each task that records a run is refused until it is fixed
+        check_writable(results_dir)
+    except StorageError as exc:
+        notices.append(f"{exc}. Training, tuning and testing are refused until it can "
+                       "be written.")
 
     # Warnings and absl/TensorFlow logging come from worker threads at any time; on the
     # screen they would garble it, so they go to a log file while the app runs.

@@ -630,6 +630,7 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     start_keras(output)
     from convonet.core import records
     from convonet.core.model import NetModel, save_model
+    from convonet.core.storage import storage_error
 
     config = hyper_params.first()
     seed = int(config["seed"])
@@ -669,8 +670,16 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         status = "stopped"
     saved = [outcome.model_file] if outcome.model_file is not None else []
     if not stopped:  # a stopped model stays in the run folder, never over a good one
-        saved.append(save_model(outcome.model, model_path,
-                                class_names=train_set.class_names))
+        try:
+            saved.append(save_model(outcome.model, model_path,
+                                    class_names=train_set.class_names))
+        except Exception as exc:  # a full disk: the run's own copy is whole
+            error = storage_error(exc, model_path, outcome=f"the trained model is kept "
+                                  f"in {outcome.model_file}", then="copy it from there",
+                                  results_dir=results_dir)
+            if error is None:
+                raise
+            raise error from exc
         if run is not None:
             run.update(model=str(saved[-1]))
     complete = [r for r in history.rows if not r.partial]
@@ -1015,8 +1024,12 @@ def signals_as_interrupt(runner: Runner) -> Iterator[None]:
 def _run(args: argparse.Namespace, output: Output) -> int:
     command = args.command
     runner = Runner(output)
+    from convonet.core.storage import check_writable, storage_error
+
     try:
         with signals_as_interrupt(runner):
+            if command != "demo" or getattr(args, "train", False):
+                check_writable(results_dir_of(args))  # refused before anything is loaded
             return COMMANDS[command](args, output, runner)
     except (Stopped, KeyboardInterrupt):
         if runner.signal is not None:
@@ -1025,7 +1038,9 @@ def _run(args: argparse.Namespace, output: Output) -> int:
         output.last_line(f"{PROG}: stopped; what finished is recorded")
         output.emit_json({"command": command, "status": "stopped"})
         return EXIT_STOPPED
-    except Exception as exc:
+    except Exception as error:
+        # A full disk or a read-only folder: one message naming the file and what to do.
+        exc = storage_error(error, results_dir=results_dir_of(args)) or error
         expected = isinstance(exc, user_errors())
         message = one_line(exc)
         if not expected:

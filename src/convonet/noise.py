@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LOG_NAME = "convonet.log"
 
@@ -49,6 +50,14 @@ def _is_terminal_stream(handler: logging.Handler) -> bool:
             and stream in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__))
 
 
+def _log_unraisable(unraisable: Any) -> None:
+    """h5py reports a file it could not close (a full disk) as an "Exception ignored"
+    traceback on stderr, after the error itself was raised: into the log instead."""
+    logging.getLogger("convonet.unraisable").warning(
+        "%s: %r", unraisable.err_msg or "Exception ignored in", unraisable.object,
+        exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
+
+
 @contextlib.contextmanager
 def route_noise_to_log(log_path: str | os.PathLike[str]) -> Iterator[Path]:
     """Send warnings and the noisy libraries' logging to ``log_path`` while inside.
@@ -77,6 +86,8 @@ def route_noise_to_log(log_path: str | os.PathLike[str]) -> Iterator[Path]:
         saved.append((logger, logger.propagate, removed))
         logger.addHandler(handler)
         logger.propagate = False
+    unraisable_hook = sys.unraisablehook
+    sys.unraisablehook = _log_unraisable
     with warnings.catch_warnings():
         # Library DeprecationWarnings are hidden by default; in the log they help explain
         # a change of behaviour after an upgrade, once per place they come from.
@@ -86,6 +97,7 @@ def route_noise_to_log(log_path: str | os.PathLike[str]) -> Iterator[Path]:
             yield path
         finally:
             logging.captureWarnings(False)
+            sys.unraisablehook = unraisable_hook
             for logger, propagate, removed in saved:
                 logger.removeHandler(handler)
                 logger.propagate = propagate
@@ -108,8 +120,11 @@ def stderr_to_log(log_path: str | os.PathLike[str]) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         target = open(path, "ab")  # noqa: SIM115 - closed in the finally below
     except OSError:
-        yield  # an unwritable log folder: the lines go where they always went
-        return
+        try:  # a read-only results folder: the lines are noise, never the screen's
+            target = open(os.devnull, "ab")  # noqa: SIM115 - closed in the finally below
+        except OSError:
+            yield
+            return
     sys.stderr.flush()
     try:
         saved = os.dup(2)

@@ -8,8 +8,11 @@ epoch end, so a killed training resumes at the next epoch with its whole history
 (``resume_training``); a changed dataset is refused, since the validation split and the
 shuffling need the same data in the same order.
 
-A results folder that cannot be written never costs the result: the task runs without a
-record and says why in a ``Notice``. This module knows nothing of any user interface.
+A results folder that cannot be written is refused before a task starts, and a full disk
+or a folder turned read-only during a run ends it with one ``StorageError`` that names the
+file and what to do: a training or a search keeps its finished epochs or folds and is
+marked interrupted, so it resumes once there is room. This module knows nothing of any
+user interface.
 """
 
 from __future__ import annotations
@@ -34,9 +37,18 @@ from convonet.core.runs import (
     HYPER_PARAMS_JSON,
     MODEL_KERAS,
     REPORT_CSV,
+    RUN_JSON,
     START_KERAS,
     RunFolder,
     now_iso,
+)
+from convonet.core.storage import (
+    StorageError,
+    check_writable,
+    release,
+    storage_cause,
+    storage_error,
+    writing,
 )
 
 if TYPE_CHECKING:
@@ -85,16 +97,22 @@ def device_label() -> str:
     return "CPU" if count == 0 else ("GPU" if count == 1 else f"{count} GPUs")
 
 
-def start_run(results_dir: str | os.PathLike[str], task: str, *,
-              report: Reporter = no_report, **info: Any) -> RunFolder | None:
-    """A new run folder with the device recorded; None (and a Notice) when it cannot be
-    written, so the task still runs and shows its result."""
+def start_run(results_dir: str | os.PathLike[str], task: str, **info: Any) -> RunFolder:
+    """A new run folder with the device recorded.
+
+    A results folder that cannot be written is refused (``StorageError`` naming it) before
+    the task does any work: a run that cannot keep its checkpoints cannot be resumed.
+    """
+    check_writable(results_dir)
     try:
         return RunFolder.create(results_dir, task, device=device_label(), **info)
     except OSError as exc:
-        report(Notice(f"this {task} is not recorded: cannot write its run folder in "
-                      f"{results_dir} ({exc.strerror or exc})"))
-        return None
+        error = storage_error(exc, outcome=f"the {task} did not start")
+        if error is None:
+            error = StorageError(f"cannot write a run folder in {results_dir}: "
+                                 f"{(exc.strerror or str(exc)).lower()}; choose another "
+                                 "results folder with --results-dir / CONVONET_RESULTS_DIR")
+        raise error from exc
 
 
 @contextlib.contextmanager
@@ -111,8 +129,78 @@ def recorded(run: RunFolder | None,
         _finish_if_running(run, "interrupted", error="left at a second Ctrl+C")
         raise
     except Exception as exc:
+        if run is not None and storage_cause(exc) is not None:
+            raise storage_failure(run, exc) from exc
         _finish_if_running(run, "failed", error=f"{type(exc).__name__}: {_first_line(exc)}")
         raise
+
+
+def storage_failure(run: RunFolder, exc: BaseException,
+                    metrics: dict[str, Any] | None = None) -> StorageError:
+    """Record a run that a full disk or a read-only folder cut short; the one message.
+
+    A training with its checkpoint, or a search with its folds.jsonl, keeps what it
+    finished and is marked interrupted, so it resumes once there is room; another task
+    is marked failed. ``metrics``: the task's numbers so far (a search passes its own).
+    When run.json cannot be written either, the message says so.
+    """
+    release(exc)  # close the half-written checkpoint now, not at exit
+    try:
+        info = run.info
+    except (OSError, ValueError):
+        info = {}
+    task = str(info.get("task") or "run")
+    unit = resume = None
+    done = 0
+    if task == "training" and run.file(START_KERAS).is_file() \
+            and run.file(HYPER_PARAMS_JSON).is_file():
+        from convonet.core.training import checkpoint_epoch
+
+        done = checkpoint_epoch(run.file(BACKUP_DIR))
+        metrics = {**(metrics or {}), **_kept_metrics(run, done, info)}
+        unit, resume = "epoch", f"convonet train --resume {run.path}"
+    elif task == "tuning":
+        done = int((metrics or {}).get("fits_done") or 0)
+        unit, resume = "fold", f"convonet tune --resume {run.path}"
+    kept = f"{done} finished {unit}{'s' if done != 1 else ''}" if unit and done else None
+    status = "interrupted" if resume is not None else "failed"
+    marked = f"the run is marked {status}"
+    if unit is not None:
+        marked += f" with its {kept} kept" if kept else f" before its first {unit} finished"
+    error = storage_error(exc, outcome=marked, resume=resume)
+    assert error is not None  # only called for storage errors
+    fields: dict[str, Any] = {"error": error.message}
+    if metrics is not None:
+        fields["metrics"] = metrics
+    if status == "interrupted":
+        fields["interrupted_by"] = "a write failed (disk full or folder not writable)"
+    try:
+        if info.get("status") in ("running", None):
+            run.finish(status, **fields)
+    except (OSError, ValueError):
+        unmarked = "the run reads as running until this process ends"
+        if Path(error.path or "").name != RUN_JSON:  # run.json was not the first to fail
+            unmarked = f"{RUN_JSON} cannot be written either, so {unmarked}"
+        if kept:
+            unmarked = f"its {kept} {'is' if done == 1 else 'are'} kept, but {unmarked}"
+        error = storage_error(exc, outcome=unmarked, resume=resume) or error
+    return error
+
+
+def _kept_metrics(run: RunFolder, done: int, info: dict[str, Any]) -> dict[str, Any]:
+    """run.json's numbers for the epochs a checkpoint holds (the history may have more)."""
+    from convonet.core.training import TrainHistory, read_history_csv
+
+    rows = [r for r in read_history_csv(run.file(HISTORY_CSV)) if r.epoch <= done
+            and not r.partial]
+    history = TrainHistory(rows=rows, validation=bool(info.get("validation")),
+                           monitor="val_loss" if info.get("validation") else "loss",
+                           epochs=int(info.get("epochs") or 0))
+    previous = (info.get("metrics") or {}).get("seconds")
+    seconds = sum(r.seconds for r in rows)
+    if isinstance(previous, (int, float)) and info.get("resumed"):
+        seconds = max(seconds, float(previous))
+    return train_metrics(history, seconds)
 
 
 def _finish_if_running(run: RunFolder | None, status: str, **fields: Any) -> None:
@@ -185,8 +273,8 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
     config = hyper_params.first()
     names = list(class_names) if class_names is not None else list(dataset.class_names)
     target = Path(save_to) if save_to is not None else default_model_path(results_dir,
-                                                                            data_params)
-    run = start_run(results_dir, "training", report=report, hyper_params=hyper_params,
+                                                                           data_params)
+    run = start_run(results_dir, "training", hyper_params=hyper_params,
                     data_params=data_params, seed=int(config["seed"]),
                     fingerprint=dataset.fingerprint or None, validation=bool(validation),
                     epochs=int(config["epochs"]), class_names=names,
@@ -195,7 +283,8 @@ def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
         if run is not None:
             from convonet.core.model import save_model
 
-            save_model(model, run.file(START_KERAS), class_names=names)
+            with writing(run.file(START_KERAS)):
+                save_model(model, run.file(START_KERAS), class_names=names)
         return _train_in(run, model, hyper_params, dataset, validation, report=report,
                          cancel=cancel, interrupted=interrupted, class_names=names,
                          batch_interval=batch_interval, callbacks=callbacks,
@@ -235,7 +324,8 @@ def _train_in(run: RunFolder | None, model: keras.Model, hyper_params: HyperPara
         previous = run.info.get("metrics", {}).get("seconds")
         if isinstance(previous, (int, float)) and run.info.get("resumed"):
             metrics["seconds"] = round(previous + seconds, 3)
-        saved = save_model(model, run.file(MODEL_KERAS), class_names=class_names)
+        with writing(run.file(MODEL_KERAS)):
+            saved = save_model(model, run.file(MODEL_KERAS), class_names=class_names)
         run.finish(status, metrics=metrics, model=str(saved))
         if status == "finished":  # nothing left to resume: free the disk
             shutil.rmtree(run.file(BACKUP_DIR), ignore_errors=True)
@@ -322,6 +412,7 @@ def resume_training(run: RunFolder | str | os.PathLike[str], *,
     problem = resume_problem(folder)
     if problem is not None:
         raise ResumeError(f"cannot resume: {problem}")
+    check_writable(folder.path)  # still full or read-only: say so before loading anything
     if dataset is None:
         dataset = load_run_dataset(folder, report, cancel)
     check_fingerprint(folder, dataset)
@@ -383,7 +474,7 @@ def evaluate_run(model: keras.Model, dataset: Dataset, results_dir: str | os.Pat
     """Loss and accuracy on a test set, recorded in run.json."""
     from convonet.core.testing import NetTesting
 
-    run = start_run(results_dir, "evaluation", report=report, data_params=data_params,
+    run = start_run(results_dir, "evaluation", data_params=data_params,
                     fingerprint=dataset.fingerprint or None,
                     model=str(model_path) if model_path else None)
     with recorded(run):
@@ -404,7 +495,7 @@ def predict_run(model: keras.Model, dataset: Dataset, results_dir: str | os.Path
     """Confusion matrix and per-class report, written as CSV into the run folder."""
     from convonet.core.testing import NetTesting
 
-    run = start_run(results_dir, "prediction", report=report, data_params=data_params,
+    run = start_run(results_dir, "prediction", data_params=data_params,
                     fingerprint=dataset.fingerprint or None,
                     model=str(model_path) if model_path else None)
     with recorded(run):
@@ -412,7 +503,10 @@ def predict_run(model: keras.Model, dataset: Dataset, results_dir: str | os.Path
         prediction = relabel_prediction(NetTesting(model).predict(dataset), class_names)
         files = None
         if run is not None:
-            files = prediction.to_csv(run.file(CONFUSION_CSV), run.file(REPORT_CSV))
+            with writing(run.file(CONFUSION_CSV)):
+                confusion = prediction.write_confusion_csv(run.file(CONFUSION_CSV))
+            with writing(run.file(REPORT_CSV)):
+                files = (confusion, prediction.write_report_csv(run.file(REPORT_CSV)))
             run.finish("finished", metrics={
                 "accuracy": prediction.accuracy, "count": prediction.count,
                 "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
@@ -429,7 +523,7 @@ def classify_run(model: keras.Model, paths: Sequence[str | os.PathLike[str]],
     from convonet.core.testing import NetTesting, list_images, write_classifications_csv
 
     files = list_images([Path(p) for p in paths])
-    run = start_run(results_dir, "classification", report=report, data_params=data_params,
+    run = start_run(results_dir, "classification", data_params=data_params,
                     model=str(model_path) if model_path else None,
                     inputs=[str(p) for p in paths])
     with recorded(run):
@@ -438,7 +532,8 @@ def classify_run(model: keras.Model, paths: Sequence[str | os.PathLike[str]],
                                           report=report) if files else []
         csv_path = None
         if run is not None:
-            csv_path = write_classifications_csv(rows, run.file(CLASSIFICATIONS_CSV))
+            with writing(run.file(CLASSIFICATIONS_CSV)):
+                csv_path = write_classifications_csv(rows, run.file(CLASSIFICATIONS_CSV))
             counts: dict[str, int] = {}
             for r in rows:
                 counts[r.name] = counts.get(r.name, 0) + 1

@@ -39,6 +39,7 @@ The writing side of training and testing runs is ``convonet.core.records``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -55,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from convonet.core.files import atomic_write_text
+from convonet.core.storage import writing
 
 RUNS = "runs"
 RUN_JSON = "run.json"
@@ -265,12 +267,24 @@ class RunFolder:
         return self.path / name
 
     def append_jsonl(self, name: str, record: Mapping[str, Any]) -> None:
-        """Append one JSON line, flushed and fsynced: it survives kill -9 once this returns."""
-        line = to_json(record) + "\n"
-        with open(self.path / name, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append one JSON line, flushed and fsynced: it survives kill -9 once this returns.
+
+        A write that fails (a full disk) is cut back off, so the file never holds a torn
+        line that a later append would bury in the middle.
+        """
+        line = (to_json(record) + "\n").encode("utf-8")
+        path = self.path / name
+        with writing(path), open(path, "ab", buffering=0) as fh:  # unbuffered: no
+            start = fh.seek(0, os.SEEK_END)  # bytes left in a buffer to write on close
+            try:
+                done = 0
+                while done < len(line):  # a nearly full disk may take only part of it
+                    done += fh.write(line[done:]) or len(line)
+                os.fsync(fh.fileno())
+            except OSError:
+                with contextlib.suppress(OSError):
+                    fh.truncate(start)
+                raise
 
     def read_jsonl(self, name: str) -> list[dict[str, Any]]:
         """Every complete line; a torn last line (killed mid-write) is ignored."""

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from convonet.core.events import (
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits, learning_rate_at
 from convonet.core.params import HyperParams
+from convonet.core.storage import writing
 
 
 class DatasetLike(Protocol):
@@ -481,7 +483,7 @@ class _HistoryAppend(keras.callbacks.Callback):
         if not self.history.rows:
             return
         new = not self.path.exists() or self.path.stat().st_size == 0
-        with self.path.open("a", encoding="utf-8", newline="") as fh:
+        with writing(self.path), self.path.open("a", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             if new:
                 writer.writerow(HISTORY_COLUMNS)
@@ -533,6 +535,44 @@ class _Backup(keras.callbacks.BackupAndRestore):
         if not rows or rows[-1].epoch != epoch + 1 or rows[-1].partial:
             return
         super().on_epoch_end(epoch, logs)
+
+    def _save_model(self) -> None:
+        """Keras's checkpoint save, made safe for a write that fails (a full disk).
+
+        Keras copies the last checkpoint to ``.bkp`` and then writes the new one over it;
+        a failure half way left a half-written weights file that a resume loaded as if it
+        were whole. Here a failed save puts the last whole checkpoint back (a rename needs
+        no space), so a resume starts exactly after the last finished epoch, and the error
+        names the file that could not be written.
+        """
+        weights, metadata = Path(self._weights_path), Path(self._training_metadata_path)
+        prev_weights = Path(self._prev_weights_path)
+        prev_metadata = Path(self._prev_training_metadata_path)
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            for source, copy in ((weights, prev_weights), (metadata, prev_metadata)):
+                if source.is_file():
+                    with writing(copy):
+                        shutil.copy(source, copy)
+        except BaseException:  # the whole checkpoint is still in place; a half copy is not
+            prev_weights.unlink(missing_ok=True)
+            prev_metadata.unlink(missing_ok=True)
+            raise
+        try:
+            with writing(weights):  # h5py's write errors name no file
+                self.model.save_weights(filepath=str(weights), overwrite=True)
+            with writing(metadata):
+                metadata.write_text(json.dumps({"epoch": self._current_epoch,
+                                                "batch": self._last_batch_seen}),
+                                    encoding="utf-8")
+        except BaseException:
+            if prev_weights.is_file() and prev_metadata.is_file():
+                os.replace(prev_weights, weights)
+                os.replace(prev_metadata, metadata)
+            else:  # the first checkpoint: none is better than half of one
+                weights.unlink(missing_ok=True)
+                metadata.unlink(missing_ok=True)
+            raise
 
 
 def checkpoint_epoch(backup_dir: str | os.PathLike[str]) -> int:

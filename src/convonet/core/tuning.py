@@ -55,6 +55,7 @@ from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import ARCHITECTURE_FIELDS, build_model, learning_rate_at
 from convonet.core.params import HyperParams
 from convonet.core.runs import FOLDS_JSONL, HYPER_PARAMS_JSON, RESULTS_CSV, RunFolder, now_iso
+from convonet.core.storage import check_writable, storage_cause
 
 STRATEGIES = ("grid", "halving")
 HALVING_FACTOR = 3
@@ -906,6 +907,7 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     records: list[dict[str, Any]] = []
     if resume_from is not None:
         run = resume_from if isinstance(resume_from, RunFolder) else RunFolder.open(resume_from)
+        check_writable(run.path)  # still full or read-only: say so before any fit
         if hyper_params is None:
             hyper_params = HyperParams.load(run.file(HYPER_PARAMS_JSON))
         records = run.read_jsonl(FOLDS_JSONL)
@@ -925,9 +927,11 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
         resumes = list(run.info.get("resumed", [])) + [now_iso()]
         run.update(status="running", ended=None, pid=os.getpid(), resumed=resumes)
     elif run is None and results_dir is not None:
-        run = RunFolder.create(results_dir, TASK, hyper_params=hyper_params,
-                               data_params=data_params, seed=tuner.seed,
-                               fingerprint=signature["fingerprint"], tuning=signature)
+        from convonet.core.records import start_run
+
+        run = start_run(results_dir, TASK, hyper_params=hyper_params,
+                        data_params=data_params, seed=tuner.seed,
+                        fingerprint=signature["fingerprint"], tuning=signature)
     elif run is not None:
         run.update(tuning=signature, seed=tuner.seed, dataset_fingerprint=signature[
             "fingerprint"])
@@ -938,17 +942,26 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
                 result = tuner.run_search()
             finally:
                 tuner.reuse.release()
-    except BaseException as exc:
         if run is not None:
-            partial = tuner.result()
-            _write_table(run, partial)
-            status = "failed" if isinstance(exc, Exception) else "interrupted"
-            run.finish(status, metrics=_metrics(partial), error=f"{type(exc).__name__}: "
-                       f"{_short(exc)}")
+            _write_table(run, result)
+            run.finish(result.status, metrics=_metrics(result))
+    except BaseException as exc:
+        if run is None:
+            raise
+        partial = tuner.result()
+        if isinstance(exc, Exception) and storage_cause(exc) is not None:
+            # The disk is full or the folder read-only: folds.jsonl keeps the finished
+            # folds and a resume rewrites the table, so say that once, plainly.
+            from convonet.core.records import storage_failure
+
+            with contextlib.suppress(OSError):
+                _write_table(run, partial)
+            raise storage_failure(run, exc, metrics=_metrics(partial)) from exc
+        _write_table(run, partial)
+        status = "failed" if isinstance(exc, Exception) else "interrupted"
+        run.finish(status, metrics=_metrics(partial), error=f"{type(exc).__name__}: "
+                   f"{_short(exc)}")
         raise
-    if run is not None:
-        _write_table(run, result)
-        run.finish(result.status, metrics=_metrics(result))
     report(TaskDone(TASK, result.status, result))
     return result
 

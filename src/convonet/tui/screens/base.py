@@ -8,6 +8,7 @@ command palette runs the seed's menu items through those actions, see
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -77,6 +78,27 @@ class ConvonetScreen(Screen[None]):
     def controller(self) -> Controller:
         """The app's state (params, datasets, model, results), shared by every screen."""
         return self.app.controller  # type: ignore[attr-defined, no-any-return]
+
+    def results_refused(self, what: str, folder: str | os.PathLike[str] | None = None
+                        ) -> bool:
+        """True, with the error dialog, when the results folder (or ``folder``) cannot be
+        written: a task that records a run is refused before it starts, so nothing on the
+        screen or in the app's state changes (the core checks again, for headless use)."""
+        from convonet.core.storage import StorageError, check_writable
+
+        target = folder if folder is not None else getattr(self.app, "results_dir", None)
+        if target is None:
+            return False
+        try:
+            check_writable(target)
+        except StorageError as exc:
+            show: Any = getattr(self.app, "show_error", None)
+            if callable(show):
+                show(f"{what} cannot start", exc)
+            else:
+                self.notify(str(exc), severity="error", markup=False)
+            return True
+        return False
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -109,8 +109,11 @@ def predict_task(model: Any, test_set: Any, class_names: Sequence[str] | None,
         saved = prediction.to_csv(out_dir / f"prediction-{stamp}-confusion.csv",
                                   out_dir / f"prediction-{stamp}-report.csv")
     except OSError as exc:
-        return PredictOutcome(prediction, save_error=f"{exc.strerror or exc}: "
-                              f"{exc.filename or out_dir}")
+        from convonet.core.storage import storage_error
+
+        error = storage_error(exc, out_dir)  # a full disk: the same words as everywhere
+        return PredictOutcome(prediction, save_error=str(error) if error is not None else
+                              f"{exc.strerror or exc}: {exc.filename or out_dir}")
     return PredictOutcome(prediction, saved=saved)
 
 
@@ -465,7 +468,8 @@ class TestingScreen(ConvonetScreen):
 
     def action_evaluate(self) -> None:
         """Evaluation: the test accuracy and loss (the seed's Tasks › Evaluation)."""
-        if self._refuse("evaluate") or not self._fits_test_set():
+        if self._refuse("evaluate") or not self._fits_test_set() \
+                or self.results_refused("Evaluation"):
             return
         test = self.controller.test_set
         self._start(f"Evaluating {len(test.y)} test images")
@@ -476,7 +480,8 @@ class TestingScreen(ConvonetScreen):
 
     def action_predict(self) -> None:
         """Prediction: the confusion heatmap and per-class scores (Tasks › Prediction)."""
-        if self._refuse("predict") or not self._fits_test_set():
+        if self._refuse("predict") or not self._fits_test_set() \
+                or self.results_refused("Prediction"):
             return
         test = self.controller.test_set
         self._start(f"Predicting {len(test.y)} test images")
@@ -488,7 +493,7 @@ class TestingScreen(ConvonetScreen):
 
     def action_classify_images(self) -> None:
         """Pick an image or a folder of images and classify them (beyond the seed)."""
-        if self._refuse("classify_images"):
+        if self._refuse("classify_images") or self.results_refused("Classification"):
             return
         params = self._classify_params()
         if params is None:

@@ -339,7 +339,7 @@ class TrainingScreen(ConvonetScreen):
         self._sync(force=False)
 
     def _start(self, validation: bool) -> None:
-        if self.blocked_reason(validation):
+        if self.blocked_reason(validation) or self.results_refused("Training"):
             return
         c = self.controller
         self._config = c.hyper_params.first()
@@ -376,6 +376,8 @@ class TrainingScreen(ConvonetScreen):
         if why is not None:
             self.notify(f"Cannot resume: {why}", title="Resume", severity="warning",
                         markup=False)
+            return False
+        if self.results_refused("Resuming training", run.path):
             return False
         info = run.info
         c = self.controller

@@ -509,7 +509,7 @@ class TuningScreen(ConvonetScreen):
     # ---- actions ---------------------------------------------------------------------
     def action_tune(self) -> None:
         """Tuning (the seed's menu item): search the grid in a worker, folds as they come."""
-        if self.blocked_reason("tune"):
+        if self.blocked_reason("tune") or self.results_refused("Tuning"):
             return
         c = self.controller
         hp = c.hyper_params
@@ -544,6 +544,8 @@ class TuningScreen(ConvonetScreen):
         if why is not None:
             self.notify(f"Cannot resume: {why}", title="Resume", severity="warning",
                         markup=False)
+            return False
+        if self.results_refused("Resuming tuning", run.path):
             return False
         self._start_fresh(hp)
         self.query_one("#tune-line", Static).update(
