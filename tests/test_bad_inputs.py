@@ -699,11 +699,12 @@ def test_a_class_with_fewer_images_than_folds_is_refused_naming_it() -> None:
     assert "raise tuning_share, lower cv_folds or add images to that class" in text
 
 
-def test_combinations_whose_layers_cannot_fit_the_image_fail_once_each(
+def test_combinations_whose_layers_cannot_fit_the_image_are_refused_before_any_fit(
         tmp_path: Path) -> None:
-    """3x3 images cannot take the network's two 2x2 poolings: every combination fails at
-    its first fold, is recorded once (not once per fold) and the search still ends."""
-    from convonet.core.tuning import CombinationFailed, FoldEnd, tune
+    """3x3 images cannot take the network's two 2x2 poolings: the check training makes
+    refuses the whole grid before any fit, naming the size and what to do, and writes no
+    run folder (combinations that only some images break: tests/test_tuning_invalid.py)."""
+    from convonet.core.tuning import InvalidGridError, tune
 
     rng = np.random.default_rng(0)
     x = rng.random((12, 3, 3, 1), dtype=np.float32)
@@ -711,15 +712,9 @@ def test_combinations_whose_layers_cannot_fit_the_image_fail_once_each(
     hyper = HyperParams().edit(num_filters="2,3", num_units=4, epochs=1, batch_size=8,
                                cv_folds=3, tuning_share=1.0)
     events: list[Any] = []
-    result = tune(x, y, hyper, report=events.append, results_dir=tmp_path)
-    failed = [e for e in events if isinstance(e, CombinationFailed)]
-    assert sorted(e.params["num_filters"] for e in failed) == [2, 3]
-    for e in failed:
-        assert "image size" in e.reason or "3x3" in e.reason, e.reason
-    assert not [e for e in events if isinstance(e, FoldEnd)]
-    assert {r["status"] for r in result.rows} == {"failed"}
-    lines = result.run.read_jsonl("folds.jsonl")
-    assert [r["kind"] for r in lines] == ["failed", "failed"]
+    with pytest.raises(InvalidGridError, match=r"3x3 is too small .* use at least 4x4"):
+        tune(x, y, hyper, report=events.append, results_dir=tmp_path)
+    assert not list(tmp_path.glob("runs/*"))
 
 
 # =========================================================================================

@@ -22,7 +22,8 @@ from convonet.cli import main
 from convonet.core import records
 from convonet.core import runs as runs_module
 from convonet.core.demo import demo_params_paths, ensure_demo
-from convonet.core.params import HyperParams
+from convonet.core.model_files import default_model_path
+from convonet.core.params import DataParams, HyperParams
 from convonet.core.runs import BACKUP_DIR, FOLDS_JSONL, RUN_JSON, RunFolder
 from convonet.core.storage import (
     StorageError,
@@ -420,7 +421,7 @@ def test_headless_train_whose_model_copy_hits_a_full_disk_says_where_the_model_i
         demo: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     data, hyper = demo
-    target = tmp_path / "demo.keras"
+    target = default_model_path(tmp_path, DataParams.load(data))  # where train saves it
     real_replace = os.replace
 
     def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
