@@ -197,3 +197,22 @@ def test_writes_to_a_reader_that_went_away_are_dropped_and_logged(
     finally:
         stream.close()
     assert "the terminal went away (writing failed: Broken pipe)" in caplog.text
+
+
+def test_after_a_hang_up_later_sighups_cannot_kill_the_closing_lines() -> None:
+    """The kernel's SIGHUP is followed by tmux's or sshd's, possibly after the task has
+    stopped and while the command writes how the run ended; with the default action back
+    in place one killed the process (status -1, the closing lines lost)."""
+    from convonet.headless import Output, Runner, signals_as_interrupt
+
+    before = signal.getsignal(signal.SIGHUP)
+    try:
+        for hung_up, expected in ((False, before), (True, signal.SIG_IGN)):
+            runner = Runner(Output(json_mode=True, verbose=False))
+            with signals_as_interrupt(runner):
+                if hung_up:
+                    runner.signal = signal.SIGHUP  # as the handler records it
+            assert signal.getsignal(signal.SIGHUP) == expected
+            signal.signal(signal.SIGHUP, before)
+    finally:
+        signal.signal(signal.SIGHUP, before)

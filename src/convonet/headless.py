@@ -1017,8 +1017,12 @@ def signals_as_interrupt(runner: Runner) -> Iterator[None]:
     try:
         yield
     finally:
+        hung_up = runner.signal == getattr(signal, "SIGHUP", None)
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # After a hang-up more SIGHUPs come (the kernel's, then tmux's or sshd's), maybe
+            # while the closing lines are written: with the default action restored, one
+            # would kill the process before it says how the run ended.
+            signal.signal(sig, signal.SIG_IGN if hung_up and sig == signal.SIGHUP else old)
 
 
 def _run(args: argparse.Namespace, output: Output) -> int:
