@@ -215,7 +215,8 @@ class ConvonetApp(App[None]):
                 continue  # not the main thread, or no such signals here
             self._signals.append(sig)
         stdin = sys.__stdin__
-        if stdin is not None and stdin.isatty():
+        # Pilot apps draw on no terminal: one watcher per test app would only pile up.
+        if not self.is_headless and stdin is not None and stdin.isatty():
             threading.Thread(target=watch_terminal, args=(stdin.fileno(), SIGNAL_DEADLINE),
                              name="convonet-terminal-watch", daemon=True).start()
 
