@@ -23,14 +23,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from convonet.core.errors import ConvonetError
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: Hosts that listen everywhere: a browser cannot open them, so the URL needs a real name.
 ANY_HOST = ("0.0.0.0", "::", "")
 
 
-class ServeError(Exception):
+class ServeError(ConvonetError):
     """A problem with the serve options; printed as one line, exit status 2."""
+
+    title = "Serve error"
 
 
 def add_command(commands: Any,

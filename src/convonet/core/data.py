@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from convonet.core.errors import ConvonetError
 from convonet.core.events import (
     Cancelled,
     CancelToken,
@@ -103,8 +104,11 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _PROGRESS_EVERY_S = 0.25
 
 
-class DataError(ValueError):
+class DataError(ConvonetError, ValueError):
     """A dataset cannot be loaded; the message names the folder or file and the fix."""
+
+    title = "Data error"
+    advice = "Check the dataset folders in the data params, then load again."
 
 
 @dataclass

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from convonet.core.architecture import architecture_problem
+from convonet.core.errors import ConvonetError
 from convonet.core.files import atomic_write_text
 from convonet.core.params import HyperParams
 
@@ -77,11 +78,15 @@ def learning_rate_at(config: Mapping[str, Any], epoch: int) -> float:
 # Errors, the NetModel wrapper, summaries, checks, save and load
 
 
-class ModelError(ValueError):
+class ModelError(ConvonetError, ValueError):
     """A model cannot be built, loaded, saved or used with the loaded data.
 
     ``str()`` names the file (when there is one) and what is wrong, for a message box.
     """
+
+    title = "Model error"
+    advice = ("Load a model file that fits the data, or build a new model on the model "
+              "screen.")
 
 
 class NetModel:

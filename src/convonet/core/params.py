@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from convonet.core.errors import ConvonetError
 from convonet.core.files import atomic_write_text
 
 
-class ParamsError(ValueError):
+class ParamsError(ConvonetError, ValueError):
     """A params file or value is wrong. ``str()`` names the file and the field."""
+
+    title = "Params error"
+    advice = ("Correct that value in the params file or on the params screen, then try "
+              "again.")
 
     def __init__(self, message: str, *, file: str | os.PathLike[str] | None = None,
                  field: str | None = None) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convonet.core.errors import ConvonetError
 from convonet.core.events import Cancelled, CancelToken, Notice, Reporter, no_report
 from convonet.core.runs import (
     BACKUP_DIR,
@@ -63,8 +64,11 @@ if TYPE_CHECKING:
 RESUMABLE_TASKS = ("training", "tuning")
 
 
-class ResumeError(ValueError):
+class ResumeError(ConvonetError, ValueError):
     """A run cannot be resumed; the message names the run and why."""
+
+    title = "Cannot resume"
+    advice = "Resume another run from the runs screen, or start a new one."
 
 
 # ---- run folders --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from convonet.core.errors import ConvonetError
 from convonet.core.runs import (
     DATA_PARAMS_JSON,
     FOLDS_JSONL,
@@ -47,8 +48,11 @@ _RECORD_FIELDS = ("task", "status", "seed", "dataset_fingerprint", "keras_backen
                   "validation", "epochs", "model", "host")
 
 
-class RunHistoryError(Exception):
+class RunHistoryError(ConvonetError):
     """A run cannot be read or deleted; the message names the folder and why."""
+
+    title = "Run records"
+    advice = "Check the run folder it names."
 
 
 # ---- summaries --------------------------------------------------------------------------

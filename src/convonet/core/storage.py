@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
 
+from convonet.core.errors import ConvonetError
+
 #: Where a user chooses another results folder (the app and the headless commands).
 RESULTS_OPTIONS = "--results-dir / CONVONET_RESULTS_DIR"
 #: How an app user resumes an interrupted run (a headless user gets the command).
@@ -61,7 +63,7 @@ _ERRNO_IN_TEXT = re.compile(r"errno\s*=\s*(\d+)")
 _FILE_IN_TEXT = re.compile(r"filename\s*=\s*'([^']+)'")
 
 
-class StorageError(OSError):
+class StorageError(ConvonetError, OSError):
     """A write failed for a reason the user fixes (disk full, read-only, quota, permission).
 
     An ``OSError``, so code that already treats file errors as the user's (exit status 2,
@@ -338,3 +340,15 @@ def check_writable(folder: str | os.PathLike[str]) -> None:
 
 __all__ = ["RESULTS_OPTIONS", "StorageError", "check_writable", "files_left_open",
            "free_space", "release", "size_text", "storage_cause", "storage_error", "writing"]
+
+
+#: Where results go when neither --results-dir nor CONVONET_RESULTS_DIR says otherwise.
+DEFAULT_RESULTS_DIR = "app_results"
+
+
+def resolve_results_dir(given: str | os.PathLike[str] | None = None) -> Path:
+    """The results folder: ``given`` (--results-dir), else $CONVONET_RESULTS_DIR, else
+    ./app_results. The one place that decides it, for the app, headless and the tasks."""
+    if given is not None and str(given) != "":
+        return Path(given)
+    return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)

@@ -50,6 +50,7 @@ from convonet.core.architecture import (
     all_invalid_message,
     architecture_problem,
 )
+from convonet.core.errors import ConvonetError
 from convonet.core.events import CancelToken, Event, Reporter, TaskDone, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import ARCHITECTURE_FIELDS, build_model, learning_rate_at
@@ -65,8 +66,11 @@ BuildFn = Callable[[Mapping[str, Any], tuple[int, int, int], int], keras.Model]
 
 
 # ---- errors (a failed combination vs a fatal error, as keras-tuner's errors.py) ---------
-class TuningError(Exception):
+class TuningError(ConvonetError):
     """Base of the tuning errors."""
+
+    title = "Tuning error"
+    advice = "Check the tuning values in the hyper params, then tune again."
 
 
 class CombinationError(TuningError):
