@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import convonet.core.data as core_data
+import convonet.core.data.prep as data_prep
 from convonet.core.data import DataError, DataPrep, check_memory, estimate_bytes, human_bytes
 from convonet.core.params import DataParams, HyperParams, ParamsError
 from convonet.core.state import Controller
@@ -495,7 +495,7 @@ async def test_the_data_screen_refuses_it_and_keeps_the_loaded_set(
     before = tiny_set(classes=2, per_class=4, size=8)
     params = DataParams({"train_dir": str(root), "image_size": [8, 8]})
     app = make_app(controller=Controller(data_params=params, train_set=before))
-    monkeypatch.setattr(core_data, "available_memory", lambda: 1_000)
+    monkeypatch.setattr(data_prep, "available_memory", lambda: 1_000)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen

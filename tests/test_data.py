@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convonet.core import data as data_mod
 from convonet.core.data import (
     DataError,
     DataPrep,
@@ -21,6 +20,7 @@ from convonet.core.data import (
     shuffle_arrays,
     stratified_split,
 )
+from convonet.core.data import decoding as data_decoding
 from convonet.core.events import Cancelled, CancelToken, Event, LoadProgress, Notice
 from convonet.core.params import DataParams
 
@@ -376,7 +376,7 @@ def test_second_load_comes_from_the_cache_without_decoding(tmp_path: Path,
     def no_decode(*args: object, **kwargs: object) -> None:
         raise AssertionError("decoded although the cache holds this folder")
 
-    monkeypatch.setattr(data_mod, "extract_image", no_decode)
+    monkeypatch.setattr(data_decoding, "extract_image", no_decode)
     second = prep(params(root), tmp_path)  # a new instance: nothing kept in memory
     warm = second.prep_data("train")
     assert warm.from_cache and second.decoded == 0 and second.last_strategy == "cache"
@@ -486,7 +486,7 @@ def test_cancel_mid_load_raises_cancelled(tmp_path: Path, monkeypatch: pytest.Mo
     root = make_tree(tmp_path / "train", {"a": 100, "b": 100})
     token = CancelToken()
     calls = 0
-    real = data_mod.extract_image
+    real = data_decoding.extract_image
 
     def counting(*args: object, **kwargs: object) -> object:
         nonlocal calls
@@ -496,7 +496,7 @@ def test_cancel_mid_load_raises_cancelled(tmp_path: Path, monkeypatch: pytest.Mo
         time.sleep(0.003)  # slow enough that the whole set cannot finish before the poll
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(data_mod, "extract_image", counting)
+    monkeypatch.setattr(data_decoding, "extract_image", counting)
     dp = prep(params(root), tmp_path, workers=workers)
     with pytest.raises(Cancelled):
         dp.prep_data("train", cancel=token)

@@ -13,7 +13,8 @@ from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, Static
 
-import convonet.core.data as core_data
+import convonet.core.data.decoding as data_decoding
+import convonet.core.data.prep as data_prep
 from convonet.core.demo import demo_params_paths
 from convonet.core.params import DataParams, HyperParams
 from convonet.core.state import Controller
@@ -118,8 +119,8 @@ async def test_cancel_a_load_half_way_keeps_the_set_and_loads_again(
         assert before is not None
 
         shutil.rmtree(cache_dir)  # decode again, slowly
-        real = core_data.extract_image
-        monkeypatch.setattr(core_data, "extract_image", _slow_extract(real))
+        real = data_decoding.extract_image
+        monkeypatch.setattr(data_decoding, "extract_image", _slow_extract(real))
         await pilot.press("t")
         bar = screen.query_one("#load-bar", ProgressBar)
         await wait_for(pilot, lambda: (bar.progress or 0) > 0, "some images decoded")
@@ -135,7 +136,7 @@ async def test_cancel_a_load_half_way_keeps_the_set_and_loads_again(
         assert app.controller.train_set is before  # the previous set stays
         assert not app.tasks.running() or all(h.token.cancelled for h in app.tasks.running())
 
-        monkeypatch.setattr(core_data, "extract_image", real)
+        monkeypatch.setattr(data_decoding, "extract_image", real)
         await load(pilot, "t")
         again = app.controller.train_set
         assert again is not before and len(again) == len(before)
@@ -195,7 +196,7 @@ async def test_what_cannot_run_is_greyed_out_with_a_reason(make_app: Any) -> Non
 
 async def test_a_load_too_big_for_memory_is_refused(make_app: Any, demo_folder: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(core_data, "available_memory", lambda: 1_000_000)
+    monkeypatch.setattr(data_prep, "available_memory", lambda: 1_000_000)
     app = make_app(controller=demo_controller(demo_folder))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")

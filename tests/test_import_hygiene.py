@@ -14,8 +14,9 @@ CORE = Path(convonet.core.__file__).parent
 
 
 def core_modules() -> list[str]:
-    """``convonet.core`` and every module in it that exists now."""
-    names = sorted(p.stem for p in CORE.glob("*.py") if p.stem != "__init__")
+    """``convonet.core`` and every module in it that exists now, sub-packages included."""
+    names = sorted(".".join(p.relative_to(CORE).with_suffix("").parts).removesuffix(".__init__")
+                   for p in CORE.rglob("*.py") if p.relative_to(CORE).parts != ("__init__.py",))
     return ["convonet.core"] + [f"convonet.core.{name}" for name in names]
 
 

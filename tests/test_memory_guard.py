@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import convonet.core.data as core_data
+import convonet.core.data.prep as data_prep
 from convonet.cli import main
 from convonet.core.data import (
     DataError,
@@ -150,7 +150,7 @@ def test_prep_data_refuses_before_decoding_or_reading_the_cache(
     params = DataParams({"train_dir": str(root), "image_size": [8, 8], "color_mode": "rgb"})
     first = DataPrep(params).prep_data("train")  # fits, and fills the cache
     assert len(first) == 6
-    monkeypatch.setattr(core_data, "available_memory", lambda: 1_000, raising=False)
+    monkeypatch.setattr(data_prep, "available_memory", lambda: 1_000)
     no_decoding(monkeypatch)
     with pytest.raises(DataError, match=r"loading 6 images of .* at 8x8x3 needs about "
                                         r"4\.5 KB of memory, more than half of the 1000 B"):
@@ -163,7 +163,7 @@ def test_headless_train_refuses_in_one_line_with_exit_2(
     root = image_tree(tmp_path / "set", per_class=3)
     data, hyper = params_files(tmp_path, root, BIG)
     # 6 RGB images at 4096x4096 need 1.1 GB as float32: refused with 1 GB available.
-    monkeypatch.setattr(core_data, "available_memory", lambda: GiB, raising=False)
+    monkeypatch.setattr(data_prep, "available_memory", lambda: GiB)
     no_decoding(monkeypatch)
     status = main(["train", "--data-params", str(data), "--hyper-params", str(hyper),
                    "--results-dir", str(tmp_path / "results")])
@@ -237,7 +237,7 @@ async def test_the_app_shows_the_same_message_and_keeps_the_loaded_set(
         assert before is not None and len(before) == 6 and before.image_shape == (8, 8, 3)
 
         app.controller.data_params = params.edit(image_size=BIG)
-        monkeypatch.setattr(core_data, "available_memory", lambda: GiB, raising=False)
+        monkeypatch.setattr(data_prep, "available_memory", lambda: GiB)
         no_decoding(monkeypatch)
         await pilot.press("t")
         for _ in range(500):
