@@ -1,0 +1,133 @@
+"""A training run's history: one ``EpochRow`` per epoch, ``TrainHistory`` (the rows and
+how the run ended), and the history CSV the run folder keeps.
+
+Plain Python: reading a run's history does not import Keras.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One epoch of the history. ``val_*`` are None without validation or when partial."""
+
+    epoch: int  # 1-based
+    loss: float
+    accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    learning_rate: float
+    seconds: float
+    batches: int  # batches run in this epoch
+    partial: bool = False
+
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                   "seconds", "batches", "partial")
+
+
+@dataclass
+class TrainHistory:
+    """What a training run produced, epoch by epoch, and how it ended."""
+
+    rows: list[EpochRow] = field(default_factory=list)
+    validation: bool = False
+    stopped: bool = False  # the user stopped it (cancel token)
+    early_stopped: bool = False  # patience ran out before the last epoch
+    restored_epoch: int | None = None  # 1-based epoch whose weights the model holds now
+    monitor: str = "loss"
+    epochs: int = 0  # epochs asked for
+
+    @property
+    def partial(self) -> bool:
+        """True when the last epoch was cut short by a stop."""
+        return bool(self.rows) and self.rows[-1].partial
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The 1-based complete epoch with the lowest monitored loss."""
+        best: tuple[float, int] | None = None
+        for row in self.rows:
+            if row.partial:
+                continue
+            value = getattr(row, self.monitor)
+            if value is None or not math.isfinite(value):
+                continue
+            if best is None or value < best[0]:
+                best = (value, row.epoch)
+        return best[1] if best else None
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [asdict(row) for row in self.rows]
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the history as CSV (one row per epoch, empty cells for missing values)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(HISTORY_COLUMNS)
+            for row in self.as_rows():
+                writer.writerow(["" if row[c] is None else row[c] for c in HISTORY_COLUMNS])
+        return p
+
+    def series(self, name: str) -> list[float | None]:
+        """One column (e.g. ``val_loss``) in epoch order, for charts."""
+        return [getattr(row, name) for row in self.rows]
+
+
+def _csv_row(row: EpochRow) -> list[Any]:
+    values = asdict(row)
+    return ["" if values[c] is None else values[c] for c in HISTORY_COLUMNS]
+
+
+def _opt_float(text: str | None) -> float | None:
+    return None if text is None or text == "" else float(text)
+
+
+def read_history_csv(path: str | os.PathLike[str]) -> list[EpochRow]:
+    """The rows of a history CSV (``TrainHistory.to_csv`` or appended per epoch).
+
+    A torn last line (the process was killed while writing it) is skipped.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows: list[EpochRow] = []
+    with p.open(encoding="utf-8", newline="") as fh:
+        for record in csv.DictReader(fh):
+            try:
+                rows.append(EpochRow(
+                    epoch=int(record["epoch"]), loss=float(record["loss"]),
+                    accuracy=float(record["accuracy"]),
+                    val_loss=_opt_float(record.get("val_loss")),
+                    val_accuracy=_opt_float(record.get("val_accuracy")),
+                    learning_rate=float(record["learning_rate"]),
+                    seconds=float(record["seconds"]), batches=int(record["batches"]),
+                    partial=record.get("partial") == "True"))
+            except (KeyError, TypeError, ValueError):
+                continue  # a torn line: only the last one can be, and it is not an epoch
+    return rows
+
+
+def write_history_csv(path: str | os.PathLike[str], rows: Sequence[EpochRow]) -> Path:
+    """Replace a history CSV atomically (a crash leaves the old file or the new one)."""
+    from convonet.core.runs import atomic_write_text
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(HISTORY_COLUMNS)
+    for row in rows:
+        writer.writerow(_csv_row(row))
+    p = Path(path)
+    atomic_write_text(p, buf.getvalue())
+    return p
