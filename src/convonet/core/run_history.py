@@ -5,12 +5,13 @@ run folders hold, so the runs screen and scripts can look at finished (or broken
 without Keras. Every reader tolerates what a killed process leaves behind: a missing file
 is "nothing recorded", a torn last CSV line is skipped, an unreadable run.json still lists
 the folder (status ``unreadable``) so it can be looked at or deleted.
+
+Summaries, listing and deleting are here; reading a run's tables is ``run_tables`` and
+comparing two runs' settings ``run_compare``, both re-exported here.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import shutil
@@ -20,39 +21,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from convonet.core.errors import ConvonetError
-from convonet.core.runs import (
-    DATA_PARAMS_JSON,
-    FOLDS_JSONL,
-    HYPER_PARAMS_JSON,
-    RESULTS_CSV,
-    RUN_JSON,
-    RUNS,
-    RunFolder,
+from convonet.core.run_compare import ParamDiff, diff_params, diff_runs, load_params, value_text
+from convonet.core.run_tables import (
+    CLASSIFICATIONS_CSV,
+    CONFUSION_CSV,
+    HISTORY_CSV,
+    REPORT_CSV,
+    PredictionRecord,
+    RunHistoryError,
+    TuningTable,
+    _num,
+    load_classifications,
+    load_history,
+    load_prediction,
+    load_tuning,
 )
-
-HISTORY_CSV = "history.csv"
-CONFUSION_CSV = "confusion.csv"
-REPORT_CSV = "report.csv"
-CLASSIFICATIONS_CSV = "classifications.csv"
+from convonet.core.runs import FOLDS_JSONL, RUN_JSON, RUNS, RunFolder
 
 #: A run.json that cannot be read still lists its folder, with this status.
 UNREADABLE = "unreadable"
 #: The short names the CLI uses for each task (``convonet train`` ...), for narrow tables.
 TASK_LABELS = {"training": "train", "tuning": "tune", "evaluation": "evaluate",
                "prediction": "predict", "classification": "classify"}
-#: run.json fields worth comparing between two runs (besides params and metrics).
-_RECORD_FIELDS = ("task", "status", "seed", "dataset_fingerprint", "keras_backend",
-                  "validation", "epochs", "model", "host")
-
-
-class RunHistoryError(ConvonetError):
-    """A run cannot be read or deleted; the message names the folder and why."""
-
-    title = "Run records"
-    advice = "Check the run folder it names."
 
 
 # ---- summaries --------------------------------------------------------------------------
@@ -126,16 +116,6 @@ def format_duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def key_metrics(task: str, metrics: Mapping[str, Any], epochs: Any = None
@@ -258,251 +238,6 @@ def list_runs(results_dir: str | os.PathLike[str]) -> list[RunSummary]:
     return [summarize(p) for p in sorted(found, key=lambda p: p.name, reverse=True)]
 
 
-# ---- loading a run's tables -------------------------------------------------------------
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV; a torn last line (killed mid-write) is dropped, not an error."""
-    if not path.is_file():
-        return []
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            width = len(reader.fieldnames or [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise RunHistoryError(f"{path}: cannot be read ({exc})") from exc
-    if rows and (None in rows[-1] or len([v for v in rows[-1].values()
-                                           if v is not None]) < width):
-        rows = rows[:-1]
-    return rows
-
-
-def load_history(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """history.csv as rows of numbers (None for empty cells), for charts and tables."""
-    out: list[dict[str, Any]] = []
-    for row in _read_csv(Path(path) / HISTORY_CSV):
-        epoch = _num(row.get("epoch"))
-        if epoch is None:
-            continue
-        rec: dict[str, Any] = {"epoch": int(epoch)}
-        for key, value in row.items():
-            if key in ("epoch", None):
-                continue
-            if key == "partial":
-                rec[key] = str(value).strip().lower() in ("true", "1", "yes")
-            else:
-                rec[key] = _num(value)
-        out.append(rec)
-    return out
-
-
-@dataclass(frozen=True)
-class TuningTable:
-    """A tuning run's table, ready to show: column titles and rows of text."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    source: str  # RESULTS_CSV, or FOLDS_JSONL when the search never wrote its table
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    number = _num(value)
-    if number is None:
-        return "" if value in (None, "") else str(value)
-    if float(number).is_integer() and "." not in str(value):
-        return str(int(number))
-    return f"{number:.{digits}f}"
-
-
-def load_tuning(path: str | os.PathLike[str]) -> TuningTable:
-    """results.csv (best first) as rank, params, accuracy, std, loss, fit time, status.
-
-    A search killed before writing results.csv still has folds.jsonl: its finished folds are
-    shown one per line instead.
-    """
-    folder = Path(path)
-    rows = _read_csv(folder / RESULTS_CSV)
-    if rows:
-        params = sorted(k for k in rows[0] if k and k.startswith("param_"))
-        halving = any(r.get("iter") not in (None, "", "0") for r in rows)
-        columns = ["rank", *(["rung", "images"] if halving else []),
-                   *(p.removeprefix("param_") for p in params),
-                   "accuracy", "std", "loss", "fit s", "status"]
-        out = []
-        for r in rows:
-            ok = r.get("status", "ok") == "ok"
-            cells = [r.get("rank_test_score", "")]
-            if halving:
-                cells += [str(int(_num(r.get("iter")) or 0) + 1), r.get("n_resources", "")]
-            cells += [r.get(p, "") for p in params]
-            cells += [_fmt(r.get("mean_test_score")) if ok else "",
-                      _fmt(r.get("std_test_score")) if ok else "",
-                      _fmt(r.get("mean_test_loss")) if ok else "",
-                      _fmt(r.get("mean_fit_time"), 1) if ok else "",
-                      "ok" if ok else _status_text(r.get("status"), r.get("reason"))]
-            out.append([c or "" for c in cells])
-        return TuningTable(columns, out, RESULTS_CSV)
-    records = RunFolder(folder).read_jsonl(FOLDS_JSONL) if (folder / FOLDS_JSONL).is_file() \
-        else []
-    names = sorted({k for rec in records for k in (rec.get("params") or {})})
-    columns = ["comb", "fold", *names, "accuracy", "loss", "status"]
-    out = []  # one line per finished fold or failed or invalid combination
-    for rec in records:
-        combo = rec.get("params") or {}
-        failed = rec.get("kind") in ("failed", "invalid")
-        out.append([str(rec.get("combination_index", "")),
-                    "" if failed else str(int(_num(rec.get("fold")) or 0) + 1),
-                    *(str(combo.get(n, "")) for n in names),
-                    "" if failed else _fmt(rec.get("accuracy")),
-                    "" if failed else _fmt(rec.get("loss")),
-                    _status_text(rec.get("kind"), rec.get("reason")) if failed else "ok"])
-    return TuningTable(columns, out, FOLDS_JSONL)
-
-
-def _status_text(status: Any, reason: Any) -> str:
-    """A row without a score: why; an invalid one (never run) says so first."""
-    if status == "invalid":
-        return f"invalid: {reason}" if reason else "invalid"
-    return str(reason or status or "")
-
-
-@dataclass(frozen=True)
-class PredictionRecord:
-    """A prediction run's confusion matrix and per-class report, read back."""
-
-    class_names: list[str]
-    confusion: np.ndarray
-    report: list[dict[str, str]]
-
-    @property
-    def accuracy(self) -> float | None:
-        total = int(self.confusion.sum())
-        return float(np.trace(self.confusion)) / total if total else None
-
-
-def load_prediction(path: str | os.PathLike[str]) -> PredictionRecord | None:
-    """confusion.csv and report.csv; None when the run recorded no confusion matrix."""
-    folder = Path(path)
-    file = folder / CONFUSION_CSV
-    if not file.is_file():
-        return None
-    try:
-        with file.open(encoding="utf-8", newline="") as fh:
-            table = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise RunHistoryError(f"{file}: cannot be read ({exc})") from exc
-    if len(table) < 2:
-        return None
-    labels = table[0][1:]
-    names = [_class_name(label, i) for i, label in enumerate(labels)]
-    try:
-        matrix = np.array([[int(v) for v in row[1:]] for row in table[1:len(labels) + 1]],
-                          dtype=np.int64)
-    except ValueError as exc:
-        raise RunHistoryError(f"{file}: not a confusion matrix ({exc})") from exc
-    if matrix.shape != (len(labels), len(labels)):
-        raise RunHistoryError(f"{file}: {matrix.shape[0]} rows for {len(labels)} classes")
-    return PredictionRecord(names, matrix, _read_csv(folder / REPORT_CSV))
-
-
-def _class_name(label: str, index: int) -> str:
-    """``"3 normal"`` -> ``"normal"`` (the CSV writes ``index name``)."""
-    head, _, rest = label.partition(" ")
-    return rest if head == str(index) and rest else label
-
-
-def load_classifications(path: str | os.PathLike[str], limit: int = 500
-                         ) -> list[dict[str, str]]:
-    """The first ``limit`` rows of classifications.csv."""
-    return _read_csv(Path(path) / CLASSIFICATIONS_CSV)[:limit]
-
-
-# ---- params and comparing ---------------------------------------------------------------
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping) and value:
-        for key, inner in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
-    else:
-        out[prefix] = value
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {"(unreadable)": path.name}
-
-
-def load_params(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A run's settings as flat ``section.field`` -> value, in a stable order.
-
-    Sections: ``run`` (what run.json says matters: seed, dataset fingerprint, backend ...),
-    ``hyper`` and ``data`` (the params files copied into the run), ``metrics`` and
-    ``versions``.
-    """
-    folder = Path(path)
-    out: dict[str, Any] = {}
-    info = _read_json(folder / RUN_JSON)
-    info = info if isinstance(info, dict) else {}
-    for key in _RECORD_FIELDS:
-        if key in info:
-            out[f"run.{key}"] = info[key]
-    for section, name in (("hyper", HYPER_PARAMS_JSON), ("data", DATA_PARAMS_JSON)):
-        data = _read_json(folder / name)
-        if isinstance(data, dict):
-            _flatten(section, data, out)
-    _flatten("metrics", info.get("metrics") or {}, out)
-    out.pop("metrics", None)
-    _flatten("versions", info.get("versions") or {}, out)
-    out.pop("versions", None)
-    return out
-
-
-@dataclass(frozen=True)
-class ParamDiff:
-    """One field of two runs side by side; ``differs`` marks what changed."""
-
-    field: str
-    a: Any
-    b: Any
-    differs: bool
-
-
-def value_text(value: Any) -> str:
-    """How a param value reads in a table: lists as ``28, 28``, missing as ``–``."""
-    if value is None:
-        return "–"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(value_text(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    na, nb = _num(a), _num(b)
-    if na is not None and nb is not None and not isinstance(a, str) \
-            and not isinstance(b, str):
-        return math.isclose(na, nb, rel_tol=1e-12, abs_tol=0.0)
-    return bool(a == b)
-
-
-def diff_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[ParamDiff]:
-    """Every field of either run, in a's order then b's extra ones, with what differs."""
-    fields = list(a) + [k for k in b if k not in a]
-    return [ParamDiff(f, a.get(f), b.get(f),
-                      not (f in a and f in b and _same(a.get(f), b.get(f))))
-            for f in fields]
-
-
-def diff_runs(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> list[ParamDiff]:
-    return diff_params(load_params(a), load_params(b))
-
-
 # ---- deleting ---------------------------------------------------------------------------
 def delete_run(results_dir: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """Delete one run folder, only if it is a run folder right inside ``results_dir/runs``.
@@ -541,11 +276,10 @@ def newest(runs: Iterable[RunSummary], task: str | None = None) -> RunSummary | 
 
 
 __all__ = [
-    "CLASSIFICATIONS_CSV", "CONFUSION_CSV", "HISTORY_CSV", "REPORT_CSV", "TASK_LABELS",
-    "UNREADABLE", "ParamDiff", "PredictionRecord", "RunHistoryError", "RunSummary",
-    "TuningTable", "delete_run", "diff_params", "diff_runs", "format_duration",
-    "key_metrics", "list_runs", "load_classifications", "load_history", "load_params",
-    "load_prediction", "load_tuning", "newest", "parse_time", "result_text", "runs_root",
-    "summarize", "value_text",
+    "CLASSIFICATIONS_CSV", "CONFUSION_CSV", "FOLDS_JSONL", "HISTORY_CSV", "REPORT_CSV",
+    "TASK_LABELS", "UNREADABLE", "ParamDiff", "PredictionRecord", "RunHistoryError",
+    "RunSummary", "TuningTable", "delete_run", "diff_params", "diff_runs",
+    "format_duration", "key_metrics", "list_runs", "load_classifications", "load_history",
+    "load_params", "load_prediction", "load_tuning", "newest", "parse_time", "result_text",
+    "runs_root", "summarize", "value_text",
 ]
-
