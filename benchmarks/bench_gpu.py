@@ -6,8 +6,10 @@
 Three sides train the reference CNN (the sample MNIST hyper params' first values) on the
 Fashion-MNIST training set, for each batch size, with the jax backend:
 - ``plain``: ``model.fit(x, y, verbose=0, shuffle=True)``, what a script would do;
-- ``core``: ``NetTraining.train`` with a reporter that hands every event to another thread
-  through a queue, as the app's worker does with ``post_message``;
+- ``core``: ``execute(TrainSpec(...))``, the recorded training the app and ``convonet
+  train`` run (a run folder with the start model, a checkpoint and a history row each
+  epoch, the model saved at the end), with a reporter that hands every event to another
+  thread through a queue, as the app's worker does with ``post_message``;
 - ``scan``: the same Keras model through Keras's stateless API (``stateless_call``,
   ``optimizer.stateless_apply``), one jitted ``lax.scan`` over an epoch's batches with the
   training set already on the device. A reference for what the hardware can do, not
@@ -21,8 +23,8 @@ runs; writes benchmarks/results/gpu.json.
 
 The GPU machine has neither TensorFlow nor the Fashion-MNIST package nor a network, so
 the data travels as one ``.npz`` and Keras as wheels. Only ``convonet.core.model``,
-``params``, ``training`` and ``events`` are imported from the project (no textual, no
-TensorFlow). Here, with Debian's ``dataset-fashion-mnist``::
+``params``, ``training``, ``events``, the run records and the task layer are imported
+from the project (no textual, no TensorFlow). Here, with Debian's ``dataset-fashion-mnist``::
 
     echo /.whl/ >> .git/info/exclude
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -46,8 +48,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +78,14 @@ def write_npz(out: Path) -> None:
 
 @dataclass
 class Arrays:
-    """The arrays NetTraining reads (``convonet.core.training.DatasetLike``)."""
+    """The arrays a training reads (``convonet.core.training.DatasetLike``), with what
+    its run record keeps of a dataset (no skipped files, no fingerprint)."""
 
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
+    skipped: list[Any] = field(default_factory=list)
+    fingerprint: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -137,7 +143,8 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
 
     from convonet.core.model import build_model
     from convonet.core.params import HyperParams
-    from convonet.core.training import NetTraining
+    from convonet.tasks import execute
+    from convonet.tasks.train import TrainSpec
 
     if keras.backend.backend() != "jax":
         sys.exit(f"needs KERAS_BACKEND=jax (got {keras.backend.backend()})")
@@ -154,6 +161,7 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
     y_dev = jax.device_put(train.y.astype(np.int32))
 
     results: dict[str, Any] = {}
+    records = tempfile.mkdtemp(prefix="convonet-bench-")  # the core side's run folders
     for batch_size in batch_sizes:
         hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
             epochs=1, batch_size=batch_size, patience=0)
@@ -177,7 +185,8 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
 
             forwarder = QueueForwarder()
             t0 = time.perf_counter()
-            NetTraining(models["core"], hp, report=forwarder).train(train)
+            execute(TrainSpec(model=models["core"], hyper_params=hp, dataset=train,
+                              results_dir=records), report=forwarder)
             core = time.perf_counter() - t0
             forwarder.close()
             events += forwarder.seen

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import queue
 import re
 import sys
@@ -87,10 +86,9 @@ class Stopped(Exception):
 
 def results_dir_of(args: argparse.Namespace) -> Path:
     """--results-dir, else $CONVONET_RESULTS_DIR, else ./app_results (as the app)."""
-    given: Path | None = getattr(args, "results_dir", None)
-    if given is not None:
-        return given
-    return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
+    from convonet.core.storage import resolve_results_dir
+
+    return resolve_results_dir(getattr(args, "results_dir", None))
 
 
 # ---- output ---------------------------------------------------------------------------
@@ -605,92 +603,95 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     results_dir = results_dir_of(args)
     resume: RunFolder | None = None
     if getattr(args, "resume", None) is not None:
-        from convonet.core.records import resume_problem
-        from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON, RunFolder
-
-        try:
-            resume = RunFolder.open(args.resume)
-        except FileNotFoundError as exc:
-            raise UsageError(str(exc)) from None
-        problem = resume_problem(resume)
-        if problem is not None:
-            raise UsageError(f"cannot resume: {problem}")
-        args.data_params = resume.file(DATA_PARAMS_JSON)
-        args.hyper_params = resume.file(HYPER_PARAMS_JSON)
-        args.epochs = None
-        args.validation = bool(resume.info.get("validation"))
+        resume = resumable_training(args)
     data_params, hyper_params = load_params(args, output)
     from convonet.core.model_files import default_model_path
-    from convonet.core.records import resume_save_to
+    from convonet.tasks.resume import resume_save_to
 
     # A resumed run saves where its first start would have (recorded in its run.json).
     model_path: Path = args.model or (resume_save_to(resume) if resume is not None
                                       else default_model_path(results_dir, data_params))
     refuse_overwrite(model_path, args)  # before any loading or training
     start_keras(output)
-    from convonet.core import records
-    from convonet.core.model import NetModel, save_model
-    from convonet.core.storage import storage_error
+    from convonet.tasks import execute
+    from convonet.tasks.build import BuildSpec
+    from convonet.tasks.train import TrainSpec
 
-    config = hyper_params.first()
-    seed = int(config["seed"])
+    seed = int(hyper_params.first()["seed"])
     if resume is not None and resume.info.get("seed") is not None:
         seed = int(resume.info["seed"])
-    train_set = runner.call(prep(data_params, "train", seed=seed), "load")
+    train_set = load_set(runner, data_params, "train", seed=seed)
     output.line(dataset_line(train_set, "training set"))
-    validation = bool(args.validation)
-    signalled = runner.signalled
-
     if resume is not None:
-        records.check_fingerprint(resume, train_set)
-        folder = resume
-
-        def train(report: Reporter, cancel: CancelToken) -> Any:
-            return records.resume_training(folder, dataset=train_set, report=report,
-                                           cancel=cancel, interrupted=signalled)
+        spec = TrainSpec(resume=resume, dataset=train_set, save_to=model_path, save=True,
+                         interrupted=runner.signalled)
     else:
-        net = NetModel(hyper_params)
-        model = net.build(train_set.image_shape, train_set.num_classes,
-                          train_set.class_names)
-        output.print(summary_table(net.summary()))
+        built = execute(BuildSpec(hyper_params, train_set.image_shape,
+                                  tuple(train_set.class_names)))
+        output.print(summary_table(built.summary))
+        spec = TrainSpec(model=built.model, hyper_params=hyper_params, dataset=train_set,
+                         validation=bool(args.validation), results_dir=results_dir,
+                         data_params=data_params, save_to=model_path, save=True,
+                         interrupted=runner.signalled,
+                         tensorboard=True if getattr(args, "tensorboard", False) else None)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "train",
+                          stoppable=True)
+    return present_training(outcome, output, runner)
 
-        def train(report: Reporter, cancel: CancelToken) -> Any:
-            return records.train_run(model, hyper_params, train_set, validation, results_dir,
-                                     data_params, report=report, cancel=cancel,
-                                     interrupted=signalled, save_to=model_path,
-                                     tensorboard=True if getattr(args, "tensorboard", False)
-                                     else None)
 
-    outcome = runner.call(train, "train", stoppable=True)
+def resumable_training(args: argparse.Namespace) -> RunFolder:
+    """The run --resume names, checked (the runs screen's verdict); its params and
+    validation replace the command line's."""
+    from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON
+    from convonet.tasks.resume import check_resumable
+
+    resume = check_resumable(args.resume, "training")
+    args.data_params = resume.file(DATA_PARAMS_JSON)
+    args.hyper_params = resume.file(HYPER_PARAMS_JSON)
+    args.epochs = None
+    args.validation = bool(resume.info.get("validation"))
+    return resume
+
+
+def load_set(runner: Runner, data_params: DataParams, which: str, **options: Any
+             ) -> Dataset:
+    """One dataset through the load task, stoppable by Ctrl+C like any step."""
+    from convonet.tasks import execute
+    from convonet.tasks.load import LoadSpec
+
+    if options.get("train_classes") is not None:
+        options["train_classes"] = tuple(options["train_classes"])
+    spec = LoadSpec(data_params, which, **options)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "load")
+    dataset: Dataset = outcome.dataset
+    return dataset
+
+
+def skipped_note(output: Output, outcome: Any) -> None:
+    """Name the run folder's list of the files the dataset left out (stderr)."""
+    path = getattr(outcome, "skipped_csv", None)
+    if path is not None:
+        output.notice(f"the list of skipped files (path, reason) is in {path}", level="note")
+
+
+def present_training(outcome: Any, output: Output, runner: Runner) -> int:
+    """The history, the result (the restored epoch's numbers after early stopping), where
+    the model and the run went, and the exit status."""
     history, run, metrics = outcome.history, outcome.run, outcome.metrics
     seconds = float(metrics["seconds"])
     stopped = history.stopped or runner.interrupted
-    status = outcome.status
+    status = str(outcome.status)
     if stopped and status == "finished":  # Ctrl+C after the last epoch's end
         status = "stopped"
-    saved = [outcome.model_file] if outcome.model_file is not None else []
-    if not stopped:  # a stopped model stays in the run folder, never over a good one
-        try:
-            saved.append(save_model(outcome.model, model_path,
-                                    class_names=train_set.class_names))
-        except Exception as exc:  # a full disk: the run's own copy is whole
-            error = storage_error(exc, model_path, outcome=f"the trained model is kept "
-                                  f"in {outcome.model_file}", then="copy it from there",
-                                  results_dir=results_dir)
-            if error is None:
-                raise
-            raise error from exc
-        if run is not None:
-            run.update(model=str(saved[-1]))
+    saved = [p for p in (outcome.model_file, outcome.saved) if p is not None]
     complete = [r for r in history.rows if not r.partial]
-    last = complete[-1] if complete else None
-
+    result = outcome.result
     output.print(history_table(history))
     words = f"{status} after {len(complete)} of {history.epochs} epoch(s) in {seconds:.1f} s"
-    if last is not None:
-        words += f": accuracy {last.accuracy:.4f}"
-        if last.val_accuracy is not None:
-            words += f", val_accuracy {last.val_accuracy:.4f}"
+    if result is not None:
+        words += f": accuracy {result.accuracy:.4f}"
+        if result.val_accuracy is not None:
+            words += f", val_accuracy {result.val_accuracy:.4f}"
     if history.restored_epoch is not None:
         words += f" (weights of epoch {history.restored_epoch}, early stopping)"
     output.line(words, style="bold")
@@ -701,14 +702,27 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         output.line(f"run folder: {run_dir}")
         if stopped:
             output.line(f"resume with: convonet train --resume {run_dir}")
+    skipped_note(output, outcome)
+    dataset = outcome.dataset
     output.emit_json({"command": "train", "status": status, "run_dir": run_dir,
-                      "model": str(saved[-1]) if saved else None, "validation": validation,
-                      "class_names": train_set.class_names, "metrics": metrics,
-                      "history": history.as_rows(), "seconds": seconds})
+                      "model": str(saved[-1]) if saved else None,
+                      "validation": history.validation,
+                      "class_names": list(dataset.class_names) if dataset else None,
+                      "metrics": metrics, "history": history.as_rows(), "seconds": seconds,
+                      **skipped_json(outcome, dataset)})
     if status == "interrupted" and runner.signal is not None:
         runner.note_signal(run)
         return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
+
+
+def skipped_json(outcome: Any, dataset: Any) -> dict[str, Any]:
+    """``skipped`` (path and reason of each file left out) and ``skipped_csv`` for --json."""
+    from convonet.tasks.common import skipped_rows
+
+    csv_path = getattr(outcome, "skipped_csv", None)
+    return {"skipped": skipped_rows(getattr(dataset, "skipped", None) or []),
+            "skipped_csv": str(csv_path) if csv_path is not None else None}
 
 
 def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
@@ -787,8 +801,7 @@ def _testing_inputs(args: argparse.Namespace, output: Output, runner: Runner
     start_keras(output)
     model, names, model_path = load_trained_model(args, results_dir, data_params)
     # The names are the model's (saved beside it), so a mismatch names the model's classes.
-    test_set = runner.call(prep(data_params, "test", train_classes=names, classes_of="model"),
-                           "load")
+    test_set = load_set(runner, data_params, "test", train_classes=names, classes_of="model")
     output.line(dataset_line(test_set, "test set"))
     return results_dir, data_params, model, names, model_path, test_set
 
@@ -797,12 +810,13 @@ def cmd_evaluate(args: argparse.Namespace, output: Output, runner: Runner) -> in
     """Loss and accuracy of a saved model on the test set."""
     results_dir, data_params, model, _, model_path, test_set = _testing_inputs(
         args, output, runner)
-    from convonet.core.records import evaluate_run
+    from convonet.tasks import execute
+    from convonet.tasks.testing import EvaluateSpec
 
     started = time.monotonic()
-    outcome = runner.call(lambda report, cancel: evaluate_run(
-        model, test_set, results_dir, data_params=data_params, model_path=model_path,
-        report=report), "evaluate")
+    spec = EvaluateSpec(model=model, dataset=test_set, data_params=data_params,
+                        model_path=model_path, results_dir=results_dir)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "evaluate")
     seconds = time.monotonic() - started
     evaluation, run = outcome.evaluation, outcome.run
     metrics = {"accuracy": evaluation.accuracy, "loss": evaluation.loss,
@@ -814,8 +828,10 @@ def cmd_evaluate(args: argparse.Namespace, output: Output, runner: Runner) -> in
     table.add_row(str(evaluation.count), f"{evaluation.accuracy:.4f}", f"{evaluation.loss:.4f}")
     output.print(table)
     output.line(f"model: {model_path}   run folder: {run_path(run)}   {seconds:.1f} s")
+    skipped_note(output, outcome)
     output.emit_json({"command": "evaluate", "status": "finished", "run_dir": run_path(run),
-                      "model": str(model_path), **metrics, "seconds": seconds})
+                      "model": str(model_path), **metrics, "seconds": seconds,
+                      **skipped_json(outcome, test_set)})
     return EXIT_OK
 
 
@@ -823,14 +839,17 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     """The confusion matrix and per-class precision, recall and F1 on the test set."""
     results_dir, data_params, model, names, model_path, test_set = _testing_inputs(
         args, output, runner)
-    from convonet.core.records import predict_run
+    from convonet.tasks import execute
+    from convonet.tasks.testing import PredictSpec
     from convonet.tui.widgets.heatmap import confusion_table  # rich only
 
     started = time.monotonic()
     # The model's own class names, matched by index.
-    outcome = runner.call(lambda report, cancel: predict_run(
-        model, test_set, results_dir, class_names=names, data_params=data_params,
-        model_path=model_path, report=report), "predict")
+    spec = PredictSpec(model=model, dataset=test_set,
+                       class_names=tuple(names) if names is not None else None,
+                       data_params=data_params, model_path=model_path,
+                       results_dir=results_dir)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "predict")
     seconds = time.monotonic() - started
     prediction, run = outcome.prediction, outcome.run
     metrics = {"accuracy": prediction.accuracy, "count": prediction.count,
@@ -842,7 +861,9 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     output.line(f"accuracy {prediction.accuracy:.4f} on {prediction.count} test images "
                 f"in {seconds:.1f} s", style="bold")
     output.line(f"model: {model_path}   run folder: {run_path(run)}")
+    skipped_note(output, outcome)
     output.emit_json({
+        **skipped_json(outcome, test_set),
         "command": "predict", "status": "finished", "run_dir": run_path(run),
         "model": str(model_path), **metrics, "class_names": prediction.class_names,
         "confusion": prediction.confusion,
@@ -874,8 +895,9 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
         data_params, _ = load_params(args, output, need_hyper=False)
     start_keras(output)
     from convonet.core.model import model_io_shape
-    from convonet.core.records import classify_run
     from convonet.core.testing import list_images, write_classifications_csv
+    from convonet.tasks import execute
+    from convonet.tasks.testing import ClassifySpec
 
     files = list_images(list(args.paths))
     if not files:
@@ -886,9 +908,10 @@ def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> in
         data_params = DataParams({"image_size": [h, w],
                                   "color_mode": "grayscale" if c == 1 else "rgb"})
     started = time.monotonic()
-    outcome = runner.call(lambda report, cancel: classify_run(
-        model, list(args.paths), data_params, results_dir, class_names=names,
-        model_path=model_path, report=report), "classify")
+    spec = ClassifySpec(model=model, paths=tuple(args.paths), data_params=data_params,
+                        class_names=tuple(names) if names is not None else None,
+                        model_path=model_path, results_dir=results_dir)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "classify")
     seconds = time.monotonic() - started
     rows, run = outcome.rows, outcome.run
     if not rows:
