@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=None,
                         help="where the core side's run folders go (default: a temporary "
                         "folder)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "training.json",
+                        help="results file (default: benchmarks/results/training.json)")
     args = parser.parse_args()
 
     train_dir = args.train_dir or write_pngs(args.data / "fashion-mnist") / "train"
@@ -105,8 +107,8 @@ def main() -> None:
           f"median of per-run ratios {ratio:.3f} (target <= 1.05; each: "
           f"{', '.join(f'{r:.2f}' for r in pair_ratios)}); fastest epochs "
           f"{min(times['core']):.2f} / {min(times['plain']):.2f} = {best_ratio:.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "training.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "backend": keras.backend.backend(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

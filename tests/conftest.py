@@ -323,7 +323,7 @@ def write_fixed_runs(results_dir: Path) -> list[Path]:
         _write_run(results_dir, "20250314-113000-training",
                    {"task": "training", "status": "interrupted",
                     "started": t.format("11:30:00"), "validation": False, "epochs": 10,
-                    "metrics": {}},
+                    "metrics": {}, "resume_offered": t.format("11:40:00")},
                    files={"history.csv": _history_csv(
                        [(1.3, 0.55, None, None), (0.8, 0.74, None, None),
                         (0.6, 0.8, None, None)]),
