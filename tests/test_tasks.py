@@ -40,17 +40,18 @@ def test_run_metrics_are_the_restored_epochs() -> None:
 def test_headless_train_reports_the_restored_epoch(capsys: pytest.CaptureFixture[str]
                                                    ) -> None:
     from convonet import headless
+    from convonet.headless.commands.train import present_training
     from convonet.tasks.train import TrainOutcome
 
     history = early_stopped_history()
     outcome = TrainOutcome(history=history, status=Status.FINISHED, run=None, model=None,
                            metrics=train_metrics(history, 3.0))
     output = headless.Output(json_mode=False)
-    assert headless.present_training(outcome, output, headless.Runner(output)) == 0
+    assert present_training(outcome, output, headless.Runner(output)) == 0
     out = capsys.readouterr().out
     assert "accuracy 0.9100, val_accuracy 0.8900 (weights of epoch 2" in out
     output = headless.Output(json_mode=True)
-    headless.present_training(outcome, output, headless.Runner(output))
+    present_training(outcome, output, headless.Runner(output))
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["accuracy"] == 0.91
     assert printed["metrics"]["val_accuracy"] == 0.89
