@@ -60,7 +60,7 @@ def test_stopped_after_epoch_2_and_resumed_gives_the_uninterrupted_history(
             cancel.cancel()
 
     stopped = train(fresh(), hyper, ds, True, tmp_path / "stopped",
-                                report=stop_after_two, cancel=cancel)
+                    report=stop_after_two, cancel=cancel)
     assert stopped.status == "stopped" and stopped.run is not None
     assert checkpoint_epoch(stopped.run.file("backup")) == 2
     resumed = resume(stopped.run, dataset=ds)

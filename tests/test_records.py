@@ -60,7 +60,7 @@ def test_training_run_folder_holds_everything(tmp_path: Path, tiny_set: Any) -> 
     ds, hp = tiny_data(tiny_set), tiny_hyper()
     events: list[Event] = []
     out = train(build(hp, ds), hp, ds, True, tmp_path, DataParams(),
-                            report=events.append)
+                report=events.append)
     run = out.run
     assert run is not None and out.status == "finished" and run.status == "finished"
     info = run.info
@@ -90,7 +90,7 @@ def test_a_stopped_training_keeps_its_checkpoint_and_resumes(tmp_path: Path,
             cancel.cancel()
 
     out = train(build(hp, ds), hp, ds, False, tmp_path, DataParams(),
-                            report=stop_after_two, cancel=cancel)
+                report=stop_after_two, cancel=cancel)
     run = out.run
     assert run is not None and out.status == "stopped" and run.status == "stopped"
     assert run.file(START_KERAS).is_file() and run.file(BACKUP_DIR).is_dir()
@@ -98,7 +98,7 @@ def test_a_stopped_training_keeps_its_checkpoint_and_resumes(tmp_path: Path,
 
     starts: list[TrainStart] = []
     resumed = resume(run, dataset=ds, report=lambda e: starts.append(e)
-                                      if isinstance(e, TrainStart) else None)
+                     if isinstance(e, TrainStart) else None)
     assert resumed.status == "finished" and run.status == "finished"
     assert starts and starts[0].initial_epoch == 2  # the checkpoint of epoch 2
     assert [r.epoch for r in resumed.history.rows] == [1, 2, 3, 4]
@@ -111,7 +111,7 @@ def test_interrupted_status_when_a_signal_stopped_it(tmp_path: Path, tiny_set: A
     cancel = CancelToken()
     cancel.cancel()
     out = train(build(hp, ds), hp, ds, False, tmp_path, report=lambda e: None,
-                            cancel=cancel, interrupted=lambda: True)
+                cancel=cancel, interrupted=lambda: True)
     assert out.status == "interrupted" and out.run is not None
     assert out.run.status == "interrupted"
 
@@ -176,7 +176,7 @@ def test_kill_9_mid_training_then_resume_finishes_with_the_whole_history(
     ds = tiny_data(tiny_set)
     starts: list[TrainStart] = []
     out = resume(run, dataset=ds, report=lambda e: starts.append(e)
-                                  if isinstance(e, TrainStart) else None)
+                 if isinstance(e, TrainStart) else None)
     assert out.status == "finished" and run.status == "finished"
     assert starts[0].initial_epoch in (1, 2)  # kill -9 lost at most the epoch in progress
     rows = history_rows(run)
@@ -188,7 +188,7 @@ def test_kill_9_mid_training_then_resume_finishes_with_the_whole_history(
 
     # The same shape as a run never interrupted.
     plain = train(build(tiny_hyper(), ds), tiny_hyper(), ds, True,
-                              tmp_path / "plain", DataParams())
+                  tmp_path / "plain", DataParams())
     assert plain.run is not None
     plain_rows = history_rows(plain.run)
     assert list(rows[0]) == list(plain_rows[0]) and len(rows) == len(plain_rows)
@@ -315,7 +315,7 @@ def test_classification_run_writes_its_csv(tmp_path: Path, trained_tiny: Any) ->
     (folder / "notes.txt").write_text("not an image")
     params = DataParams().edit(image_size=[16, 16], color_mode="grayscale")
     out = classify(model, [folder], params, tmp_path / "res",
-                               class_names=ds.class_names)
+                   class_names=ds.class_names)
     assert out.run is not None and out.run.status == "finished" and len(out.rows) == 3
     assert out.csv == out.run.file("classifications.csv")
     assert len(out.run.read_csv("classifications.csv")) == 3
@@ -372,7 +372,7 @@ def test_a_stop_during_validation_ends_the_fit_at_that_epoch(tmp_path: Path,
                 cancel.cancel()
 
     out = train(build(hp, ds), hp, ds, True, tmp_path, cancel=cancel,
-                            callbacks=[StopInValidation()])
+                callbacks=[StopInValidation()])
     rows = out.history.rows
     assert [r.epoch for r in rows] == [1, 2] and rows[-1].partial  # no third epoch begun
     assert out.run is not None

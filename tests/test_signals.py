@@ -159,7 +159,7 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
 
     results = tmp_path / "results"
     out = train(model, hyper, ds, True, results, data, report=stop_after_one,
-                            cancel=cancel)
+                cancel=cancel)
     run = out.run
     assert run is not None
     run.update(status="running", pid=dead_pid())  # as a killed process leaves it
