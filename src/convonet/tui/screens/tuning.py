@@ -75,8 +75,8 @@ def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
 def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> TuneResult:
     """Continue an interrupted tuning on its own training set (loaded from its data params
     copy); the core replays the folds its folds.jsonl holds and runs only the others."""
-    from convonet.core.records import load_run_dataset
     from convonet.core.tuning import tune
+    from convonet.tasks.resume import load_run_dataset
 
     train_set = load_run_dataset(run, report, cancel)
     return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
