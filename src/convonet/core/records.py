@@ -1,12 +1,12 @@
-"""Run records of training and testing: each task runs inside its own run folder.
+"""Run records: the generic side of every task's run folder.
 
-The app and the headless commands call these functions, so both leave the same record
-(layout in ``convonet.core.runs``): run.json as the run goes (status, times, backend and
-device, versions, seed, dataset fingerprint, final metrics), copies of the params, and the
-task's files. Training appends history.csv and checkpoints with BackupAndRestore at each
-epoch end, so a killed training resumes at the next epoch with its whole history
-(``resume_training``); a changed dataset is refused, since the validation split and the
-shuffling need the same data in the same order.
+The task layer (``convonet.tasks``) and the search call these functions, so every run
+leaves the same record (layout in ``convonet.core.runs``): ``start_run`` opens a run folder
+with the device recorded, ``recorded`` marks it stopped, interrupted or failed when the
+task ends early, ``storage_failure`` gives the one message of a full disk or a read-only
+folder. ``resume_verdict`` is the one answer to "can this run be resumed?" (the runs
+screen, the resume offers, ``train --resume`` and ``tune --resume`` all ask it), and the
+rest finds and marks runs a signal or a dead process interrupted.
 
 A results folder that cannot be written is refused before a task starts, and a full disk
 or a folder turned read-only during a run ends it with one ``StorageError`` that names the
@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convonet.core.errors import ConvonetError
-from convonet.core.events import Cancelled, CancelToken, Notice, Reporter, no_report
+from convonet.core.events import Cancelled
 from convonet.core.runs import (
     BACKUP_DIR,
-    CLASSIFICATIONS_CSV,
-    CONFUSION_CSV,
-    DATA_PARAMS_JSON,
     HISTORY_CSV,
     HYPER_PARAMS_JSON,
-    MODEL_KERAS,
-    REPORT_CSV,
     RUN_JSON,
     START_KERAS,
     RunFolder,
@@ -49,19 +40,15 @@ from convonet.core.storage import (
     release,
     storage_cause,
     storage_error,
-    writing,
 )
 
 if TYPE_CHECKING:
-    import keras
-
-    from convonet.core.data import Dataset
-    from convonet.core.params import DataParams, HyperParams
-    from convonet.core.testing import Classification, Evaluation, Prediction
     from convonet.core.training import TrainHistory
 
 #: Tasks whose interrupted runs can be continued.
 RESUMABLE_TASKS = ("training", "tuning")
+#: How a run must have ended to be resumed.
+RESUMABLE_STATUSES = ("stopped", "interrupted")
 
 
 class ResumeError(ConvonetError, ValueError):
@@ -222,32 +209,19 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-# ---- training -----------------------------------------------------------------------
-@dataclass
-class TrainOutcome:
-    """What a recorded training produced; ``run`` is None when it could not be recorded."""
-
-    history: TrainHistory
-    status: str  # finished / stopped / interrupted
-    run: RunFolder | None
-    model: keras.Model
-    dataset: Dataset | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def model_file(self) -> Path | None:
-        return self.run.file(MODEL_KERAS) if self.run is not None else None
-
-
+# ---- training ------------------------------------------------------------------------
 def train_metrics(history: TrainHistory, seconds: float) -> dict[str, Any]:
-    """The numbers run.json keeps: the last complete epoch's, and how the run went."""
+    """The numbers run.json keeps: the result epoch's (the restored one after early
+    stopping, else the last complete one; the others are in the history), and how the run
+    went."""
     complete = [r for r in history.rows if not r.partial]
-    last = complete[-1] if complete else None
+    result = history.result_row
     return {
-        "loss": last.loss if last else None,
-        "accuracy": last.accuracy if last else None,
-        "val_loss": last.val_loss if last else None,
-        "val_accuracy": last.val_accuracy if last else None,
+        "loss": result.loss if result else None,
+        "accuracy": result.accuracy if result else None,
+        "val_loss": result.val_loss if result else None,
+        "val_accuracy": result.val_accuracy if result else None,
+        "result_epoch": result.epoch if result else None,
         "epochs_done": len(complete),
         "best_epoch": history.best_epoch,
         "restored_epoch": history.restored_epoch,
@@ -256,295 +230,43 @@ def train_metrics(history: TrainHistory, seconds: float) -> dict[str, Any]:
     }
 
 
-def train_run(model: keras.Model, hyper_params: HyperParams, dataset: Dataset,
-              validation: bool, results_dir: str | os.PathLike[str],
-              data_params: DataParams | None = None, *, report: Reporter = no_report,
-              cancel: CancelToken | None = None,
-              interrupted: Callable[[], bool] | None = None,
-              class_names: Sequence[str] | None = None, batch_interval: float | None = None,
-              callbacks: Sequence[Any] = (), tensorboard: bool | None = None,
-              save_to: str | os.PathLike[str] | None = None) -> TrainOutcome:
-    """Train ``model`` (from its current weights) inside a new run folder.
+def resume_verdict(path: str | os.PathLike[str], task: Any, status: Any,
+                   info: Mapping[str, Any] | None = None) -> str | None:
+    """Why the run in ``path`` (its task, status and run.json) cannot be resumed, or None.
 
-    ``interrupted`` says, after a stop, whether a signal (not the user) stopped it: the
-    run is then recorded as "interrupted" instead of "stopped". ``tensorboard`` turns
-    TensorBoard logs in the run folder on or off (None: ``$CONVONET_TENSORBOARD``).
-    ``save_to`` (default: ``default_model_path`` of the results folder and data params) is
-    recorded as where the model belongs, so a resumed run saves it to the same file.
+    The one verdict: the runs screen (``RunSummary.resumable``), the app's resume offers,
+    ``convonet train --resume``, ``convonet tune --resume`` and the task layer all ask it.
+    A stopped or interrupted training or search resumes; a training needs the model it
+    started from and its hyper params.
     """
-    from convonet.core.model_files import default_model_path
-
-    config = hyper_params.first()
-    names = list(class_names) if class_names is not None else list(dataset.class_names)
-    target = Path(save_to) if save_to is not None else default_model_path(results_dir,
-                                                                           data_params)
-    run = start_run(results_dir, "training", hyper_params=hyper_params,
-                    data_params=data_params, seed=int(config["seed"]),
-                    fingerprint=dataset.fingerprint or None, validation=bool(validation),
-                    epochs=int(config["epochs"]), class_names=names,
-                    save_to=os.path.abspath(target))
-    with recorded(run):
-        if run is not None:
-            from convonet.core.model import save_model
-
-            with writing(run.file(START_KERAS)):
-                save_model(model, run.file(START_KERAS), class_names=names)
-        return _train_in(run, model, hyper_params, dataset, validation, report=report,
-                         cancel=cancel, interrupted=interrupted, class_names=names,
-                         batch_interval=batch_interval, callbacks=callbacks,
-                         tensorboard=tensorboard)
-
-
-def _train_in(run: RunFolder | None, model: keras.Model, hyper_params: HyperParams,
-              dataset: Dataset, validation: bool, *, report: Reporter,
-              cancel: CancelToken | None, interrupted: Callable[[], bool] | None,
-              class_names: Sequence[str], batch_interval: float | None,
-              callbacks: Sequence[Any] = (), history_rows: Sequence[Any] = (),
-              tensorboard: bool | None = None) -> TrainOutcome:
-    from convonet.core.exports import tensorboard_callbacks
-    from convonet.core.model import save_model
-    from convonet.core.training import NetTraining
-
-    if run is not None:
-        callbacks = [*callbacks, *tensorboard_callbacks(
-            run.path, enabled=tensorboard, on_missing=lambda why: report(Notice(why)))]
-    started = time.monotonic()
-    options: dict[str, Any] = {}
-    if batch_interval is not None:
-        options["batch_interval"] = batch_interval
-    trainer = NetTraining(
-        model, hyper_params, report=report, cancel=cancel,
-        checkpoint_dir=run.file(BACKUP_DIR) if run is not None else None,
-        history_csv=run.file(HISTORY_CSV) if run is not None else None,
-        history_rows=history_rows, **options)
-    fit = trainer.train_val if validation else trainer.train
-    history = fit(dataset, callbacks) if callbacks else fit(dataset)
-    seconds = time.monotonic() - started
-    status = "finished"
-    if history.stopped:
-        status = "interrupted" if interrupted is not None and interrupted() else "stopped"
-    metrics = train_metrics(history, seconds)
-    if run is not None:
-        previous = run.info.get("metrics", {}).get("seconds")
-        if isinstance(previous, (int, float)) and run.info.get("resumed"):
-            metrics["seconds"] = round(previous + seconds, 3)
-        with writing(run.file(MODEL_KERAS)):
-            saved = save_model(model, run.file(MODEL_KERAS), class_names=class_names)
-        run.finish(status, metrics=metrics, model=str(saved))
-        if status == "finished":  # nothing left to resume: free the disk
-            shutil.rmtree(run.file(BACKUP_DIR), ignore_errors=True)
-            run.file(START_KERAS).unlink(missing_ok=True)
-            run.file("start.classes.json").unlink(missing_ok=True)
-    return TrainOutcome(history=history, status=status, run=run, model=model,
-                        dataset=dataset, metrics=metrics)
-
-
-def resume_save_to(run: RunFolder) -> Path:
-    """Where a resumed training's model belongs: the file its first start recorded."""
-    from convonet.core.model_files import run_save_to
-
-    return run_save_to(run.info, run.path)
-
-
-def resume_problem(run: RunFolder) -> str | None:
-    """Why ``run`` cannot be resumed now, or None when it can."""
-    try:
-        info = run.info
-    except (OSError, ValueError) as exc:
-        return f"{run.path.name}: its run.json cannot be read ({exc})"
-    task = info.get("task")
+    folder = Path(path)
+    name = folder.name
     if task not in RESUMABLE_TASKS:
-        return f"{run.path.name}: a {task} run has nothing to resume"
-    status = run.status
+        return f"{name}: a {task} run has nothing to resume"
     if status == "running":
-        return f"{run.path.name} is still running (process {info.get('pid')})"
+        return f"{name} is still running (process {(info or {}).get('pid')})"
     if status == "finished":
-        return f"{run.path.name} has already finished"
+        return f"{name} has already finished"
+    if status not in RESUMABLE_STATUSES:
+        return (f"{name} {status} ({(info or {}).get('error') or 'no reason recorded'}); "
+                f"only a stopped or interrupted run resumes, so start a new {task}")
     if task == "training":
-        if not run.file(START_KERAS).is_file():
-            return (f"{run.path.name}: no checkpoint was kept ({START_KERAS} is missing), "
+        if not (folder / START_KERAS).is_file():
+            return (f"{name}: no checkpoint was kept ({START_KERAS} is missing), "
                     "so it cannot be resumed; start a new training")
-        if not run.file(HYPER_PARAMS_JSON).is_file():
-            return f"{run.path.name}: its {HYPER_PARAMS_JSON} is missing"
+        if not (folder / HYPER_PARAMS_JSON).is_file():
+            return f"{name}: its {HYPER_PARAMS_JSON} is missing"
     return None
 
 
-def load_run_dataset(run: RunFolder, report: Reporter = no_report,
-                     cancel: CancelToken | None = None) -> Dataset:
-    """The training set of a run, loaded from its own copy of the data params."""
-    from convonet.core.data import DataPrep
-    from convonet.core.params import DataParams
-
-    path = run.file(DATA_PARAMS_JSON)
-    if not path.is_file():
-        raise ResumeError(f"{run.path.name}: its {DATA_PARAMS_JSON} is missing, so its "
-                          "training set cannot be found")
-    seed = run.info.get("seed")
-    return DataPrep(DataParams.load(path)).prep_data(
-        "train", report, cancel, seed=int(seed) if seed is not None else 42)
-
-
-def check_fingerprint(run: RunFolder, dataset: Dataset) -> None:
-    """Refuse data that differs from the run's: resuming needs the same data, same order."""
-    recorded_fp = run.info.get("dataset_fingerprint")
-    if recorded_fp and dataset.fingerprint != recorded_fp:
-        where = f" in {dataset.root}" if getattr(dataset, "root", None) else ""
-        raise ResumeError(
-            f"cannot resume {run.path.name}: the training set{where} has changed since the "
-            f"run started (fingerprint {recorded_fp} then, {dataset.fingerprint} now); "
-            "resuming needs the same images in the same order. Start a new training "
-            "instead.")
-
-
-def resume_training(run: RunFolder | str | os.PathLike[str], *,
-                    dataset: Dataset | None = None, report: Reporter = no_report,
-                    cancel: CancelToken | None = None,
-                    interrupted: Callable[[], bool] | None = None,
-                    batch_interval: float | None = None) -> TrainOutcome:
-    """Continue a stopped or interrupted training at the epoch after its checkpoint.
-
-    The model comes back from the run's start.keras plus the checkpoint (weights,
-    optimizer state and epoch); the learning-rate schedule continues from that epoch.
-    ``dataset`` defaults to the run's training set loaded from its data params copy;
-    either way its fingerprint must match the recorded one (ResumeError otherwise).
-    """
-    from convonet.core.model import load_model
-    from convonet.core.params import HyperParams
-    from convonet.core.training import read_history_csv
-
-    folder = run if isinstance(run, RunFolder) else RunFolder.open(run)
-    problem = resume_problem(folder)
-    if problem is not None:
-        raise ResumeError(f"cannot resume: {problem}")
-    check_writable(folder.path)  # still full or read-only: say so before loading anything
-    if dataset is None:
-        dataset = load_run_dataset(folder, report, cancel)
-    check_fingerprint(folder, dataset)
-    if cancel is not None and cancel.cancelled:
-        raise Cancelled()
-    info = folder.info
-    hyper_params = HyperParams.load(folder.file(HYPER_PARAMS_JSON))
-    with warnings.catch_warnings():
-        # start.keras was saved before the optimizer had built its slots; the checkpoint
-        # restores them, so Keras's note that it skipped them says nothing useful.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model = load_model(folder.file(START_KERAS))
-    names = info.get("class_names") or list(dataset.class_names)
-    folder.update(status="running", ended=None, pid=os.getpid(),
-                  resumed=[*info.get("resumed", []), now_iso()])
-    with recorded(folder):
-        return _train_in(folder, model, hyper_params, dataset, bool(info.get("validation")),
-                         report=report, cancel=cancel, interrupted=interrupted,
-                         class_names=names, batch_interval=batch_interval,
-                         history_rows=read_history_csv(folder.file(HISTORY_CSV)))
-
-
-# ---- testing ------------------------------------------------------------------------
-@dataclass
-class EvaluateOutcome:
-    evaluation: Evaluation
-    run: RunFolder | None
-
-
-@dataclass
-class PredictOutcome:
-    prediction: Prediction
-    run: RunFolder | None
-    files: tuple[Path, Path] | None = None  # confusion.csv, report.csv in the run folder
-
-
-@dataclass
-class ClassifyOutcome:
-    rows: list[Classification]
-    run: RunFolder | None
-    csv: Path | None = None
-    skipped: int = 0
-
-
-def relabel_prediction(prediction: Prediction, names: Sequence[str] | None) -> Prediction:
-    """The prediction named with the model's classes (the training names) when the test
-    folders are named differently but match by index."""
-    if names is None or len(names) != len(prediction.class_names) \
-            or list(names) == prediction.class_names:
-        return prediction
-    per_class = [replace(row, name=names[row.index]) for row in prediction.per_class]
-    return replace(prediction, class_names=list(names), per_class=per_class)
-
-
-def evaluate_run(model: keras.Model, dataset: Dataset, results_dir: str | os.PathLike[str],
-                 *, data_params: DataParams | None = None,
-                 model_path: str | os.PathLike[str] | None = None,
-                 report: Reporter = no_report) -> EvaluateOutcome:
-    """Loss and accuracy on a test set, recorded in run.json."""
-    from convonet.core.testing import NetTesting
-
-    run = start_run(results_dir, "evaluation", data_params=data_params,
-                    fingerprint=dataset.fingerprint or None,
-                    model=str(model_path) if model_path else None)
-    with recorded(run):
-        started = time.monotonic()
-        evaluation = NetTesting(model).evaluate(dataset)
-        if run is not None:
-            run.finish("finished", metrics={
-                "accuracy": evaluation.accuracy, "loss": evaluation.loss,
-                "count": evaluation.count, "seconds": round(time.monotonic() - started, 3)})
-    return EvaluateOutcome(evaluation, run)
-
-
-def predict_run(model: keras.Model, dataset: Dataset, results_dir: str | os.PathLike[str],
-                *, class_names: Sequence[str] | None = None,
-                data_params: DataParams | None = None,
-                model_path: str | os.PathLike[str] | None = None,
-                report: Reporter = no_report) -> PredictOutcome:
-    """Confusion matrix and per-class report, written as CSV into the run folder."""
-    from convonet.core.testing import NetTesting
-
-    run = start_run(results_dir, "prediction", data_params=data_params,
-                    fingerprint=dataset.fingerprint or None,
-                    model=str(model_path) if model_path else None)
-    with recorded(run):
-        started = time.monotonic()
-        prediction = relabel_prediction(NetTesting(model).predict(dataset), class_names)
-        files = None
-        if run is not None:
-            with writing(run.file(CONFUSION_CSV)):
-                confusion = prediction.write_confusion_csv(run.file(CONFUSION_CSV))
-            with writing(run.file(REPORT_CSV)):
-                files = (confusion, prediction.write_report_csv(run.file(REPORT_CSV)))
-            run.finish("finished", metrics={
-                "accuracy": prediction.accuracy, "count": prediction.count,
-                "macro_f1": prediction.macro.f1, "weighted_f1": prediction.weighted.f1,
-                "seconds": round(time.monotonic() - started, 3)})
-    return PredictOutcome(prediction, run, files)
-
-
-def classify_run(model: keras.Model, paths: Sequence[str | os.PathLike[str]],
-                 data_params: DataParams, results_dir: str | os.PathLike[str], *,
-                 class_names: Sequence[str] | None = None,
-                 model_path: str | os.PathLike[str] | None = None,
-                 report: Reporter = no_report) -> ClassifyOutcome:
-    """Classify image files and folders; the rows go to classifications.csv."""
-    from convonet.core.testing import NetTesting, list_images, write_classifications_csv
-
-    files = list_images([Path(p) for p in paths])
-    run = start_run(results_dir, "classification", data_params=data_params,
-                    model=str(model_path) if model_path else None,
-                    inputs=[str(p) for p in paths])
-    with recorded(run):
-        started = time.monotonic()
-        rows = NetTesting(model).classify(files, data_params, class_names=class_names,
-                                          report=report) if files else []
-        csv_path = None
-        if run is not None:
-            with writing(run.file(CLASSIFICATIONS_CSV)):
-                csv_path = write_classifications_csv(rows, run.file(CLASSIFICATIONS_CSV))
-            counts: dict[str, int] = {}
-            for r in rows:
-                counts[r.name] = counts.get(r.name, 0) + 1
-            run.finish("finished", metrics={
-                "count": len(rows), "skipped": len(files) - len(rows), "per_class": counts,
-                "seconds": round(time.monotonic() - started, 3)})
-    return ClassifyOutcome(rows, run, csv_path, skipped=len(files) - len(rows))
+def resume_problem(run: RunFolder) -> str | None:
+    """Why ``run`` cannot be resumed now, or None when it can (``resume_verdict``)."""
+    try:
+        info = run.info
+        status = run.status
+    except (OSError, ValueError) as exc:
+        return f"{run.path.name}: its run.json cannot be read ({exc})"
+    return resume_verdict(run.path, info.get("task"), status, info)
 
 
 # ---- interrupted runs -----------------------------------------------------------------
@@ -642,9 +364,7 @@ def progress_text(run: RunFolder) -> str:
 
 
 __all__ = [
-    "ClassifyOutcome", "EvaluateOutcome", "PredictOutcome", "ResumeError", "TrainOutcome",
-    "active_runs", "check_fingerprint", "classify_run", "device_label", "evaluate_run",
-    "find_interrupted", "load_run_dataset", "mark_interrupted", "predict_run",
-    "progress_text", "recorded", "relabel_prediction", "resume_offers", "resume_problem",
-    "resume_training", "start_run", "train_metrics", "train_run",
+    "RESUMABLE_STATUSES", "RESUMABLE_TASKS", "ResumeError", "active_runs", "device_label",
+    "find_interrupted", "mark_interrupted", "progress_text", "recorded", "resume_offers",
+    "resume_problem", "resume_verdict", "start_run", "storage_failure", "train_metrics",
 ]

@@ -98,9 +98,15 @@ class RunSummary:
 
     @property
     def resumable(self) -> bool:
-        """An interrupted run resumes; so does a stopped search (its folds are on disk)."""
-        return self.status == "interrupted" or (self.task == "tuning"
-                                                and self.status == "stopped")
+        """Whether it can be resumed: the same verdict as ``convonet train --resume``."""
+        return self.resume_problem is None
+
+    @property
+    def resume_problem(self) -> str | None:
+        """Why it cannot be resumed, or None (``core.records.resume_verdict``)."""
+        from convonet.core.records import resume_verdict
+
+        return resume_verdict(self.path, self.task, self.status, self.info)
 
     @property
     def has_history(self) -> bool:

@@ -109,6 +109,17 @@ class TrainHistory:
                 best = (value, row.epoch)
         return best[1] if best else None
 
+    @property
+    def result_row(self) -> EpochRow | None:
+        """The epoch the run's result is: the one whose weights early stopping restored,
+        else the last complete epoch (the history keeps every epoch)."""
+        complete = [row for row in self.rows if not row.partial]
+        if self.restored_epoch is not None:
+            for row in complete:
+                if row.epoch == self.restored_epoch:
+                    return row
+        return complete[-1] if complete else None
+
     def as_rows(self) -> list[dict[str, Any]]:
         return [asdict(row) for row in self.rows]
 

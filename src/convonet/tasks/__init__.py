@@ -47,7 +47,12 @@ Runner = Callable[..., Any]
 #: spec type -> the function that executes it; filled by ``@executes`` in each task module.
 _EXECUTORS: dict[type, Runner] = {}
 #: Modules that register executors, imported on the first ``execute``.
-_TASK_MODULES: tuple[str, ...] = ()
+_TASK_MODULES: tuple[str, ...] = (
+    "convonet.tasks.load",
+    "convonet.tasks.build",
+    "convonet.tasks.train",
+    "convonet.tasks.testing",
+)
 
 
 def executes(spec_type: type[SpecT]) -> Callable[[Runner], Runner]:

@@ -87,8 +87,9 @@ def resume_reason(app: Any, run: RunSummary | None) -> str | None:
     """Why ``run`` cannot be resumed now, or None when it can."""
     if run is None:
         return "no run selected"
-    if not run.resumable:
-        return f"only an interrupted run resumes; this one is {run.status}"
+    problem = run.resume_problem
+    if problem is not None:
+        return problem
     if resume_hook(app) is None:
         return "this version of the app cannot resume runs"
     return None
