@@ -4,10 +4,11 @@ the fold runner, keeps every record in the store and reports each as it happens.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -245,8 +246,8 @@ class Tuner:
 def failure_text(ci: int, params: dict[str, Any], rung: int, fold: int,
                  exc: BaseException) -> str:
     """A failed combination's traceback file: what failed where, then the whole chain."""
-    head = (f"combination {ci}: {params}\nrung {rung}, fold {fold}\nreason: {exc}\n"
-            f"time: {now_iso()}\n\n")
+    head = (f"combination {ci}: {json.dumps(params, sort_keys=True)}\n"
+            f"rung {rung}, fold {fold}\nreason: {exc}\ntime: {now_iso()}\n\n")
     return head + "".join(traceback.format_exception(exc))
 
 
@@ -315,14 +316,15 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     return result
 
 
-def search_recorded(tuner: Tuner, status: Any = None) -> TuneResult:
+def search_recorded(tuner: Tuner, status: Callable[[TuneResult], str] | None = None
+                    ) -> TuneResult:
     """Run the search; with a run folder, write its table and record how it ended
     (``status``, default the result's) even when it ends early."""
     run = tuner.run
     try:
         result = tuner.search()
         if run is not None:
-            finish_run(run, result, status(result) if callable(status) else result.status)
+            finish_run(run, result, status(result) if status is not None else result.status)
     except BaseException as exc:
         if run is None:
             raise

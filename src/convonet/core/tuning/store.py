@@ -13,7 +13,7 @@ from typing import Any
 from convonet.core.files import atomic_write_text
 from convonet.core.runs import FOLDS_JSONL, RunFolder, now_iso
 from convonet.core.storage import storage_cause
-from convonet.core.tuning.errors import FatalTuningError, _short
+from convonet.core.tuning.errors import FatalTuningError, TooManyFailures, _short
 from convonet.core.tuning.estimator import _jsonish
 from convonet.core.tuning.results import TuneResult, result_metrics, write_table
 
@@ -93,7 +93,9 @@ def record_cut_short(run: RunFolder, partial: TuneResult, exc: BaseException
                      ) -> BaseException | None:
     """Record a search that ``exc`` ended early: the partial table, and the run marked
     failed (an error) or interrupted (Ctrl+C, a full disk). Returns the error to raise
-    instead of ``exc`` (a full disk's one plain message), or None to raise ``exc``."""
+    instead of ``exc`` (a full disk's one plain message), or None to raise ``exc``. Too
+    many failures in a row mark it interrupted: the combinations not run yet may run once
+    the cause is fixed (``--resume``)."""
     if isinstance(exc, Exception) and storage_cause(exc) is not None:
         # The disk is full or the folder read-only: folds.jsonl keeps the finished
         # folds and a resume rewrites the table, so say that once, plainly.
@@ -103,7 +105,9 @@ def record_cut_short(run: RunFolder, partial: TuneResult, exc: BaseException
             write_table(run, partial)
         return storage_failure(run, exc, metrics=result_metrics(partial))
     write_table(run, partial)
+    fields: dict[str, Any] = {"error": f"{type(exc).__name__}: {_short(exc)}"}
     status = "failed" if isinstance(exc, Exception) else "interrupted"
-    run.finish(status, metrics=result_metrics(partial),
-               error=f"{type(exc).__name__}: {_short(exc)}")
+    if isinstance(exc, TooManyFailures):  # what is left may run once the cause is fixed
+        status, fields["interrupted_by"] = "interrupted", "too many failed combinations"
+    run.finish(status, metrics=result_metrics(partial), **fields)
     return None
