@@ -162,3 +162,19 @@ def test_resume_refuses_what_train_resume_refuses(tiny_folder: DataParams,
         execute(TuneSpec(resume=tmp_path / "no-such-run"))
     record = json.loads(run.file("run.json").read_text(encoding="utf-8"))
     assert record["status"] == "stopped"  # refused before anything was touched
+
+
+def test_tune_resume_on_the_command_line(tiny_folder: DataParams, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from convonet.cli import main
+
+    results = tmp_path / "results"
+    run = stopped_search(tiny_folder, results)
+    argv = ["tune", "--resume", str(run.path), "--results-dir", str(results)]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "finished" and out["run_dir"] == str(run.path)
+    assert out["fits_done"] == out["total_fits"] == 4
+    assert main(argv) == 2  # the same verdict as train --resume, before any loading
+    err = capsys.readouterr().err
+    assert f"cannot resume: {run.path.name} has already finished" in " ".join(err.split())

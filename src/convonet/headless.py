@@ -712,38 +712,53 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
 
 
 def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
-    """Grid search or successive halving over the hyper params' comma-separated values."""
-    from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON, RunFolder
+    """Grid search or successive halving over the hyper params' comma-separated values.
+
+    With --resume RUN_DIR: continue that stopped or interrupted search, after the checks
+    ``train --resume`` makes, on its own params and training set.
+    """
+    from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON
 
     results_dir = results_dir_of(args)
     resume: RunFolder | None = None
     if args.resume is not None:
-        resume = RunFolder.open(args.resume)
+        from convonet.core.records import ResumeError
+        from convonet.tasks.resume import check_resumable
+
+        try:  # before any params or data are read, as train --resume
+            resume = check_resumable(args.resume, "tuning")
+        except ResumeError as exc:
+            raise UsageError(str(exc)) from None
         if args.data_params is None and resume.file(DATA_PARAMS_JSON).is_file():
             args.data_params = resume.file(DATA_PARAMS_JSON)
         if args.hyper_params is None:
             args.hyper_params = resume.file(HYPER_PARAMS_JSON)
     data_params, hyper_params = load_params(args, output)
-    if args.search is not None:
-        hyper_params = hyper_params.edit(search=args.search)
     start_keras(output)
-    from convonet.core.tuning import tune
+    from convonet.tasks import Status, execute
+    from convonet.tasks.tune import TuneSpec
 
     train_set = runner.call(prep(data_params, "train", seed=int(hyper_params.seed)), "load")
     output.line(dataset_line(train_set, "training set"))
+    spec = TuneSpec(hyper_params=hyper_params, data_params=data_params, train_set=train_set,
+                    search=args.search, resume=resume, results_dir=results_dir,
+                    interrupted=runner.signalled)
     started = time.monotonic()
-
-    def search(report: Reporter, cancel: CancelToken) -> Any:
-        return tune(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
-                    results_dir=None if resume else results_dir, resume_from=resume,
-                    data_params=data_params, class_names=train_set.class_names)
-
-    result = runner.call(search, "tune", stoppable=True)
+    outcome = runner.call(lambda report, cancel: execute(spec, report, cancel), "tune",
+                          stoppable=True)
     seconds = time.monotonic() - started
-    stopped = result.stopped or runner.interrupted
-    ending = "interrupted" if runner.signalled() else "stopped"
-    if stopped and result.run is not None and result.run.info.get("status") != ending:
-        result.run.finish(ending)
+    status = outcome.status
+    if runner.interrupted and status is Status.FINISHED:  # Ctrl+C after the last fold
+        status = Status.INTERRUPTED if runner.signalled() else Status.STOPPED
+    searched = hyper_params.edit(search=args.search) if args.search else hyper_params
+    return present_tuning(args, output, runner, outcome.result, status, seconds, searched)
+
+
+def present_tuning(args: argparse.Namespace, output: Output, runner: Runner, result: Any,
+                   status: Any, seconds: float, hyper_params: HyperParams) -> int:
+    """The table, the best combination (saved with --save-best, ``hyper_params`` with it
+    applied), the run folder and how it ended, --json."""
+    stopped = str(status) != "finished"
     output.print(tuning_table(result))
     best_file: Path | None = None
     if result.best_params is not None:
@@ -752,16 +767,15 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         if args.save_best is not None:
             best_file = hyper_params.apply(result.best_params).save(args.save_best)
             output.line(f"best params written to {best_file}")
-    output.line(f"{ending if stopped else 'finished'}: {result.fits_done} of "
-                f"{result.total_fits} fits in {seconds:.1f} s, "
-                f"{len(result.failures)} combination(s) failed"
+    output.line(f"{status}: {result.fits_done} of {result.total_fits} fits in "
+                f"{seconds:.1f} s, {len(result.failures)} combination(s) failed"
                 + (f", {len(result.invalid)} invalid (not run)" if result.invalid else ""))
     run_dir = str(result.run.path) if result.run is not None else None
     if run_dir:
         output.line(f"run folder: {run_dir}")
         if stopped:
             output.line(f"resume with: convonet tune --resume {run_dir}")
-    output.emit_json({"command": "tune", "status": ending if stopped else "finished",
+    output.emit_json({"command": "tune", "status": str(status),
                       "run_dir": run_dir, "strategy": result.strategy,
                       "searched": result.searched, "best_params": result.best_params,
                       "best_score": result.best_score, "fits_done": result.fits_done,
