@@ -6,8 +6,10 @@
 Three sides train the reference CNN (the sample MNIST hyper params' first values) on the
 Fashion-MNIST training set, for each batch size, with the jax backend:
 - ``plain``: ``model.fit(x, y, verbose=0, shuffle=True)``, what a script would do;
-- ``core``: ``NetTraining.train`` with a reporter that hands every event to another thread
-  through a queue, as the app's worker does with ``post_message``;
+- ``core``: ``execute(TrainSpec(...))``, the recorded training the app and ``convonet
+  train`` run (a run folder with the start model, a checkpoint and a history row each
+  epoch, the model saved at the end), with a reporter that hands every event to another
+  thread through a queue, as the app's worker does with ``post_message``;
 - ``scan``: the same Keras model through Keras's stateless API (``stateless_call``,
   ``optimizer.stateless_apply``), one jitted ``lax.scan`` over an epoch's batches with the
   training set already on the device. A reference for what the hardware can do, not
@@ -21,8 +23,8 @@ runs; writes benchmarks/results/gpu.json.
 
 The GPU machine has neither TensorFlow nor the Fashion-MNIST package nor a network, so
 the data travels as one ``.npz`` and Keras as wheels. Only ``convonet.core.model``,
-``params``, ``training`` and ``events`` are imported from the project (no textual, no
-TensorFlow). Here, with Debian's ``dataset-fashion-mnist``::
+``params``, ``training``, ``events``, the run records and the task layer are imported
+from the project (no textual, no TensorFlow). Here, with Debian's ``dataset-fashion-mnist``::
 
     echo /.whl/ >> .git/info/exclude
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -46,8 +48,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +78,14 @@ def write_npz(out: Path) -> None:
 
 @dataclass
 class Arrays:
-    """The arrays NetTraining reads (``convonet.core.training.DatasetLike``)."""
+    """The arrays a training reads (``convonet.core.training.DatasetLike``), with what
+    its run record keeps of a dataset (no skipped files, no fingerprint)."""
 
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
+    skipped: list[Any] = field(default_factory=list)
+    fingerprint: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -133,11 +139,6 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import jax
     import keras
-    from bench_common import QueueForwarder  # beside this script
-
-    from convonet.core.model import build_model
-    from convonet.core.params import HyperParams
-    from convonet.core.training import NetTraining
 
     if keras.backend.backend() != "jax":
         sys.exit(f"needs KERAS_BACKEND=jax (got {keras.backend.backend()})")
@@ -150,66 +151,11 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
     train, test = load_npz(npz, limit)
     # The scan side's data lives on the device for the whole run, as in the issue's
     # reference; plain and core get numpy arrays, as the app passes them to fit.
-    x_dev = jax.device_put(train.x)
-    y_dev = jax.device_put(train.y.astype(np.int32))
-
-    results: dict[str, Any] = {}
-    for batch_size in batch_sizes:
-        hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
-            epochs=1, batch_size=batch_size, patience=0)
-        config = hp.first()
-        seed = int(config["seed"])
-        models = {}
-        for side in ("plain", "core", "scan"):
-            keras.utils.set_random_seed(seed)  # the same start weights on every side
-            models[side] = build_model(config, train.image_shape, train.num_classes)
-        scan = ScanTrainer(models["scan"], batch_size, unroll, jax, keras)
-        key = jax.random.PRNGKey(seed)
-
-        times: dict[str, list[float]] = {"plain": [], "core": [], "scan": []}
-        events = 0
-        for r in range(epochs + 1):  # the first round warms up (tracing) and is dropped
-            keras.utils.set_random_seed(seed)
-            t0 = time.perf_counter()
-            models["plain"].fit(train.x, train.y, batch_size=batch_size, epochs=1,
-                                verbose=0, shuffle=True)
-            plain = time.perf_counter() - t0
-
-            forwarder = QueueForwarder()
-            t0 = time.perf_counter()
-            NetTraining(models["core"], hp, report=forwarder).train(train)
-            core = time.perf_counter() - t0
-            forwarder.close()
-            events += forwarder.seen
-
-            key, epoch_key = jax.random.split(key)
-            t0 = time.perf_counter()
-            loss = scan.epoch(x_dev, y_dev, epoch_key)  # waits for the device
-            scan_s = time.perf_counter() - t0
-
-            label = "warm-up" if r == 0 else f"run {r}"
-            print(f"batch {batch_size} {label}: plain {plain:.2f} s, core {core:.2f} s "
-                  f"({forwarder.seen} events), scan {scan_s:.2f} s (loss {loss:.3f})",
-                  flush=True)
-            if r:
-                times["plain"].append(plain)
-                times["core"].append(core)
-                times["scan"].append(scan_s)
-
-        scan.write_back()
-        accuracy = {}
-        for side, model in models.items():
-            scores = model.evaluate(test.x, test.y, batch_size=1024, verbose=0,
-                                    return_dict=True)
-            accuracy[side] = float(scores["accuracy"])
-        med = {k: statistics.median(v) for k, v in times.items()}
-        results[str(batch_size)] = {
-            "runs_s": times, "median_s": med,
-            "ratio_core_over_plain": med["core"] / med["plain"],
-            "ratio_core_over_scan": med["core"] / med["scan"],
-            "test_accuracy": accuracy, "epochs_trained": epochs + 1,
-            "scan_batches_per_epoch": len(train.y) // batch_size, "events": events,
-        }
+    on_device = (jax.device_put(train.x), jax.device_put(train.y.astype(np.int32)))
+    records = Path(tempfile.mkdtemp(prefix="convonet-bench-"))  # the core side's runs
+    results = {str(batch_size): bench_batch_size(batch_size, train, test, on_device, epochs,
+                                                 unroll, records)
+               for batch_size in batch_sizes}
 
     print(f"\nmedian s/epoch on {len(train.y)} images, {device.device_kind}; test accuracy "
           f"on {len(test.y)} images after {epochs + 1} epochs")
@@ -234,6 +180,71 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
         "scan_unroll": unroll,
         "batch_sizes": results, "h200_batch64_reference_s": H200_BATCH64_S}, indent=2))
     print(f"wrote {out}")
+
+
+def bench_batch_size(batch_size: int, train: Arrays, test: Arrays, on_device: Any,
+                     epochs: int, unroll: int, records: Path) -> dict[str, Any]:
+    """Alternating epoch runs of the three sides at one batch size, and their accuracy."""
+    import jax
+    import keras
+    from bench_common import QueueForwarder  # beside this script
+
+    from convonet.core.model import build_model
+    from convonet.core.params import HyperParams
+    from convonet.tasks import execute
+    from convonet.tasks.train import TrainSpec
+
+    hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
+        epochs=1, batch_size=batch_size, patience=0)
+    config = hp.first()
+    seed = int(config["seed"])
+    models = {}
+    for side in ("plain", "core", "scan"):
+        keras.utils.set_random_seed(seed)  # the same start weights on every side
+        models[side] = build_model(config, train.image_shape, train.num_classes)
+    scan = ScanTrainer(models["scan"], batch_size, unroll, jax, keras)
+    key = jax.random.PRNGKey(seed)
+
+    times: dict[str, list[float]] = {"plain": [], "core": [], "scan": []}
+    events = 0
+    for r in range(epochs + 1):  # the first round warms up (tracing) and is dropped
+        keras.utils.set_random_seed(seed)
+        t0 = time.perf_counter()
+        models["plain"].fit(train.x, train.y, batch_size=batch_size, epochs=1,
+                            verbose=0, shuffle=True)
+        plain = time.perf_counter() - t0
+
+        forwarder = QueueForwarder()
+        t0 = time.perf_counter()
+        execute(TrainSpec(model=models["core"], hyper_params=hp, dataset=train,
+                          results_dir=records), report=forwarder)
+        core = time.perf_counter() - t0
+        forwarder.close()
+        events += forwarder.seen
+
+        key, epoch_key = jax.random.split(key)
+        t0 = time.perf_counter()
+        loss = scan.epoch(*on_device, epoch_key)  # waits for the device
+        scan_s = time.perf_counter() - t0
+
+        label = "warm-up" if r == 0 else f"run {r}"
+        print(f"batch {batch_size} {label}: plain {plain:.2f} s, core {core:.2f} s "
+              f"({forwarder.seen} events), scan {scan_s:.2f} s (loss {loss:.3f})",
+              flush=True)
+        if r:
+            for side, seconds in (("plain", plain), ("core", core), ("scan", scan_s)):
+                times[side].append(seconds)
+
+    scan.write_back()
+    accuracy = {side: float(model.evaluate(test.x, test.y, batch_size=1024, verbose=0,
+                                           return_dict=True)["accuracy"])
+                for side, model in models.items()}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"runs_s": times, "median_s": med,
+            "ratio_core_over_plain": med["core"] / med["plain"],
+            "ratio_core_over_scan": med["core"] / med["scan"],
+            "test_accuracy": accuracy, "epochs_trained": epochs + 1,
+            "scan_batches_per_epoch": len(train.y) // batch_size, "events": events}
 
 
 class ScanTrainer:

@@ -5,8 +5,11 @@
 Both sides train the reference CNN (the sample MNIST hyper params' first values) on the
 Fashion-MNIST training set with the same seed, backend and batch size:
 - ``plain``: ``model.fit(x, y, verbose=0)``, what a script would do;
-- ``core``: ``NetTraining.train`` with a reporter that hands every event to another thread
-  through a queue, as the app's worker does with ``post_message``.
+- ``core``: ``execute(TrainSpec(...))``, the recorded training the app and ``convonet
+  train`` run (a run folder with the start model, a checkpoint and a history row each
+  epoch, the model saved at the end), with a reporter that hands every event to another
+  thread through a queue, as the app's worker does with ``post_message``. Its run folders
+  go to a temporary folder (``--results-dir`` to keep them).
 They alternate epoch runs (plain, core, plain, core ...). Prints the median seconds per
 epoch, the median of the per-run ratios core/plain, and the ratio of the fastest epochs
 (min core / min plain), and writes benchmarks/results/training.json. On this 2-core
@@ -24,6 +27,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,10 +38,11 @@ import keras  # noqa: E402
 from bench_common import QueueForwarder  # noqa: E402
 from fashion_mnist import write_pngs  # noqa: E402
 
-from convonet.core.data import DataPrep  # noqa: E402
 from convonet.core.model import build_model  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
-from convonet.core.training import NetTraining  # noqa: E402
+from convonet.tasks import execute  # noqa: E402
+from convonet.tasks.load import LoadSpec  # noqa: E402
+from convonet.tasks.train import TrainSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,12 +54,21 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="images (default: 60,000)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--data", type=Path, default=Path("datasets"))
+    parser.add_argument("--train-dir", type=Path, default=None,
+                        help="a folder of class folders of 28x28 grayscale images "
+                        "(default: Fashion-MNIST written under --data)")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where the core side's run folders go (default: a temporary "
+                        "folder)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "training.json",
+                        help="results file (default: benchmarks/results/training.json)")
     args = parser.parse_args()
 
-    root = write_pngs(args.data / "fashion-mnist")
+    train_dir = args.train_dir or write_pngs(args.data / "fashion-mnist") / "train"
     dp = DataParams({"image_size": [28, 28], "color_mode": "grayscale"}).edit(
-        train_dir=str(root / "train"))
-    ds = DataPrep(dp).prep_data("train")
+        train_dir=str(train_dir))
+    ds = execute(LoadSpec(dp, "train")).dataset
+    records = args.results_dir or Path(tempfile.mkdtemp(prefix="convonet-bench-"))
     if args.limit:
         ds.x, ds.y = ds.x[: args.limit], ds.y[: args.limit]
     hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
@@ -73,7 +87,8 @@ def main() -> None:
         plain = time.perf_counter() - t0
         forwarder = QueueForwarder()
         t0 = time.perf_counter()
-        NetTraining(core_model, hp, report=forwarder).train(ds)
+        execute(TrainSpec(model=core_model, hyper_params=hp, dataset=ds, data_params=dp,
+                          results_dir=records), report=forwarder)
         core = time.perf_counter() - t0
         forwarder.close()
         events += forwarder.seen
@@ -92,8 +107,8 @@ def main() -> None:
           f"median of per-run ratios {ratio:.3f} (target <= 1.05; each: "
           f"{', '.join(f'{r:.2f}' for r in pair_ratios)}); fastest epochs "
           f"{min(times['core']):.2f} / {min(times['plain']):.2f} = {best_ratio:.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "training.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "backend": keras.backend.backend(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

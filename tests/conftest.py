@@ -323,10 +323,11 @@ def write_fixed_runs(results_dir: Path) -> list[Path]:
         _write_run(results_dir, "20250314-113000-training",
                    {"task": "training", "status": "interrupted",
                     "started": t.format("11:30:00"), "validation": False, "epochs": 10,
-                    "metrics": {}},
+                    "metrics": {}, "resume_offered": t.format("11:40:00")},
                    files={"history.csv": _history_csv(
                        [(1.3, 0.55, None, None), (0.8, 0.74, None, None),
-                        (0.6, 0.8, None, None)])},
+                        (0.6, 0.8, None, None)]),
+                          "start.keras": ""},  # the model it started from: resumable
                    hyper={"epochs": 10, "num_filters": 32, "num_units": 128}, data=data),
         _write_run(results_dir, "20250314-120000-classification",
                    {"task": "classification", "status": "finished",

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 from headless_helpers import child_env, write_tiny_folder
+from task_helpers import resume, train
 
-from convonet.core import records
 from convonet.core.events import CancelToken, EpochEnd, Event
 from convonet.core.model import NetModel
 from convonet.core.params import HyperParams
@@ -52,18 +52,18 @@ def test_stopped_after_epoch_2_and_resumed_gives_the_uninterrupted_history(
     def fresh() -> Any:
         return NetModel(hyper).build(ds.image_shape, ds.num_classes, ds.class_names)
 
-    whole = records.train_run(fresh(), hyper, ds, True, tmp_path / "whole")
+    whole = train(fresh(), hyper, ds, True, tmp_path / "whole")
     cancel = CancelToken()
 
     def stop_after_two(event: Event) -> None:
         if isinstance(event, EpochEnd) and event.epoch >= 2:
             cancel.cancel()
 
-    stopped = records.train_run(fresh(), hyper, ds, True, tmp_path / "stopped",
+    stopped = train(fresh(), hyper, ds, True, tmp_path / "stopped",
                                 report=stop_after_two, cancel=cancel)
     assert stopped.status == "stopped" and stopped.run is not None
     assert checkpoint_epoch(stopped.run.file("backup")) == 2
-    resumed = records.resume_training(stopped.run, dataset=ds)
+    resumed = resume(stopped.run, dataset=ds)
     assert resumed.status == "finished"
     assert_same_history(rows(resumed.history), rows(whole.history))
     for a, b in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):

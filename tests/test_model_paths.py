@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from task_helpers import train
 from textual.widgets import Input
 
 from convonet.cli import main
@@ -249,7 +250,7 @@ async def test_a_run_resumed_in_the_app_proposes_the_runs_model_file(
 
     results = tmp_path / "results"
     model = NetModel(hp).build(ds.image_shape, ds.num_classes, ds.class_names)
-    run = records.train_run(model, hp, ds, False, results, params, report=stop_after_one,
+    run = train(model, hp, ds, False, results, params, report=stop_after_one,
                             cancel=cancel).run
     assert run is not None and run.status == "stopped"
     other = params_copy(data, tmp_path / "another-project")  # what the app has loaded now

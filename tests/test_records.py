@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from task_helpers import classify, evaluate, predict, resume, train
 
 from convonet.core import records
 from convonet.core.events import CancelToken, EpochEnd, Event, TrainStart
@@ -58,7 +59,7 @@ def history_rows(run: RunFolder) -> list[dict[str, str]]:
 def test_training_run_folder_holds_everything(tmp_path: Path, tiny_set: Any) -> None:
     ds, hp = tiny_data(tiny_set), tiny_hyper()
     events: list[Event] = []
-    out = records.train_run(build(hp, ds), hp, ds, True, tmp_path, DataParams(),
+    out = train(build(hp, ds), hp, ds, True, tmp_path, DataParams(),
                             report=events.append)
     run = out.run
     assert run is not None and out.status == "finished" and run.status == "finished"
@@ -88,7 +89,7 @@ def test_a_stopped_training_keeps_its_checkpoint_and_resumes(tmp_path: Path,
         if isinstance(event, EpochEnd) and event.epoch == 2:
             cancel.cancel()
 
-    out = records.train_run(build(hp, ds), hp, ds, False, tmp_path, DataParams(),
+    out = train(build(hp, ds), hp, ds, False, tmp_path, DataParams(),
                             report=stop_after_two, cancel=cancel)
     run = out.run
     assert run is not None and out.status == "stopped" and run.status == "stopped"
@@ -96,7 +97,7 @@ def test_a_stopped_training_keeps_its_checkpoint_and_resumes(tmp_path: Path,
     assert records.resume_problem(run) is None
 
     starts: list[TrainStart] = []
-    resumed = records.resume_training(run, dataset=ds, report=lambda e: starts.append(e)
+    resumed = resume(run, dataset=ds, report=lambda e: starts.append(e)
                                       if isinstance(e, TrainStart) else None)
     assert resumed.status == "finished" and run.status == "finished"
     assert starts and starts[0].initial_epoch == 2  # the checkpoint of epoch 2
@@ -109,7 +110,7 @@ def test_interrupted_status_when_a_signal_stopped_it(tmp_path: Path, tiny_set: A
     ds, hp = tiny_data(tiny_set), tiny_hyper(epochs=3)
     cancel = CancelToken()
     cancel.cancel()
-    out = records.train_run(build(hp, ds), hp, ds, False, tmp_path, report=lambda e: None,
+    out = train(build(hp, ds), hp, ds, False, tmp_path, report=lambda e: None,
                             cancel=cancel, interrupted=lambda: True)
     assert out.status == "interrupted" and out.run is not None
     assert out.run.status == "interrupted"
@@ -120,7 +121,7 @@ KILL_DRIVER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import keras
     from conftest import make_tiny_set
-    from convonet.core import records
+    from task_helpers import train
     from convonet.core.model import NetModel
     from convonet.core.params import DataParams, HyperParams
 
@@ -134,7 +135,7 @@ KILL_DRIVER = textwrap.dedent("""
             if self.model.optimizer.iterations.numpy() > 2 * 3:  # from epoch 3 on
                 time.sleep(0.5)
 
-    records.train_run(model, hp, ds, True, {results!r}, DataParams(), callbacks=[Slow()])
+    train(model, hp, ds, True, {results!r}, DataParams(), callbacks=[Slow()])
 """)
 
 
@@ -174,7 +175,7 @@ def test_kill_9_mid_training_then_resume_finishes_with_the_whole_history(
 
     ds = tiny_data(tiny_set)
     starts: list[TrainStart] = []
-    out = records.resume_training(run, dataset=ds, report=lambda e: starts.append(e)
+    out = resume(run, dataset=ds, report=lambda e: starts.append(e)
                                   if isinstance(e, TrainStart) else None)
     assert out.status == "finished" and run.status == "finished"
     assert starts[0].initial_epoch in (1, 2)  # kill -9 lost at most the epoch in progress
@@ -186,7 +187,7 @@ def test_kill_9_mid_training_then_resume_finishes_with_the_whole_history(
         assert float(r["learning_rate"]) == pytest.approx(expected, rel=1e-5)
 
     # The same shape as a run never interrupted.
-    plain = records.train_run(build(tiny_hyper(), ds), tiny_hyper(), ds, True,
+    plain = train(build(tiny_hyper(), ds), tiny_hyper(), ds, True,
                               tmp_path / "plain", DataParams())
     assert plain.run is not None
     plain_rows = history_rows(plain.run)
@@ -202,12 +203,12 @@ def test_resume_refuses_a_changed_dataset_with_a_reason(tmp_path: Path,
     ds, hp = tiny_data(tiny_set), tiny_hyper(epochs=3)
     cancel = CancelToken()
     cancel.cancel()
-    out = records.train_run(build(hp, ds), hp, ds, False, tmp_path, cancel=cancel)
+    out = train(build(hp, ds), hp, ds, False, tmp_path, cancel=cancel)
     assert out.run is not None
     other = tiny_set(per_class=10)
     other.fingerprint = "something-else"
     with pytest.raises(records.ResumeError) as err:
-        records.resume_training(out.run, dataset=other)
+        resume(out.run, dataset=other)
     text = str(err.value)
     assert out.run.path.name in text and "changed" in text
     assert "tiny-set-v1" in text and "something-else" in text
@@ -224,7 +225,7 @@ def test_resume_refuses_finished_and_live_runs(tmp_path: Path) -> None:
     evaluation.finish("stopped")
     assert "nothing to resume" in (records.resume_problem(evaluation) or "")
     with pytest.raises(records.ResumeError, match="already finished"):
-        records.resume_training(done)
+        resume(done)
 
 
 def dead_pid() -> int:
@@ -281,7 +282,7 @@ def trained_tiny() -> Any:
 
 def test_evaluation_run(tmp_path: Path, trained_tiny: Any) -> None:
     model, ds = trained_tiny
-    out = records.evaluate_run(model, ds, tmp_path, model_path="m.keras")
+    out = evaluate(model, ds, tmp_path, model_path="m.keras")
     assert out.run is not None and out.run.status == "finished"
     metrics = out.run.info["metrics"]
     assert metrics["accuracy"] == pytest.approx(out.evaluation.accuracy)
@@ -293,7 +294,7 @@ def test_prediction_run_writes_confusion_and_report(tmp_path: Path, trained_tiny
                                                     ) -> None:
     model, ds = trained_tiny
     names = ["a", "b", "c"]
-    out = records.predict_run(model, ds, tmp_path, class_names=names)
+    out = predict(model, ds, tmp_path, class_names=names)
     run = out.run
     assert run is not None and run.status == "finished" and out.files is not None
     assert out.prediction.class_names == names
@@ -313,7 +314,7 @@ def test_classification_run_writes_its_csv(tmp_path: Path, trained_tiny: Any) ->
         Image.fromarray((ds.x[i, :, :, 0] * 255).astype("uint8")).save(folder / f"{i}.png")
     (folder / "notes.txt").write_text("not an image")
     params = DataParams().edit(image_size=[16, 16], color_mode="grayscale")
-    out = records.classify_run(model, [folder], params, tmp_path / "res",
+    out = classify(model, [folder], params, tmp_path / "res",
                                class_names=ds.class_names)
     assert out.run is not None and out.run.status == "finished" and len(out.rows) == 3
     assert out.csv == out.run.file("classifications.csv")
@@ -329,14 +330,14 @@ def test_an_unwritable_results_folder_is_refused_before_the_task(
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
     with pytest.raises(StorageError, match=f"{not_a_folder}: it is a file, not a folder"):
-        records.evaluate_run(model, ds, not_a_folder)
+        evaluate(model, ds, not_a_folder)
 
 
 def test_a_failure_is_recorded_as_failed(tmp_path: Path, tiny_set: Any) -> None:
     ds, hp = tiny_data(tiny_set), tiny_hyper()
     model = build(hp, tiny_set(classes=4))  # 4 outputs for 3 classes
     with pytest.raises(ValueError):
-        records.train_run(model, hp, ds, False, tmp_path)
+        train(model, hp, ds, False, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     assert run.status == "failed" and run.info["error"]
 
@@ -348,7 +349,7 @@ def test_recording_leaves_the_callers_params_pointing_at_their_files(
     hp.save(tmp_path / "mine_hyper.json")
     data = DataParams().edit(image_size=[16, 16])
     data.save(tmp_path / "mine_data.json")
-    records.train_run(build(hp, ds), hp, ds, False, tmp_path / "res", data)
+    train(build(hp, ds), hp, ds, False, tmp_path / "res", data)
     assert hp.path == tmp_path / "mine_hyper.json"
     assert data.path == tmp_path / "mine_data.json"
 
@@ -370,7 +371,7 @@ def test_a_stop_during_validation_ends_the_fit_at_that_epoch(tmp_path: Path,
             if self.epoch == 1:
                 cancel.cancel()
 
-    out = records.train_run(build(hp, ds), hp, ds, True, tmp_path, cancel=cancel,
+    out = train(build(hp, ds), hp, ds, True, tmp_path, cancel=cancel,
                             callbacks=[StopInValidation()])
     rows = out.history.rows
     assert [r.epoch for r in rows] == [1, 2] and rows[-1].partial  # no third epoch begun

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from task_helpers import train
 
 from convonet.cli import main, multiplexer_notice
 from convonet.core import records
@@ -157,7 +158,7 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
             cancel.cancel()
 
     results = tmp_path / "results"
-    out = records.train_run(model, hyper, ds, True, results, data, report=stop_after_one,
+    out = train(model, hyper, ds, True, results, data, report=stop_after_one,
                             cancel=cancel)
     run = out.run
     assert run is not None

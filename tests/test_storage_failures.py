@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 import pytest
+from task_helpers import evaluate, predict, resume, train
 
 from convonet.cli import main
 from convonet.core import records
@@ -186,7 +187,7 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_finished_epochs_and_resumes(
     model = build(hp, ds)
     attempts = fail_checkpoint_at(monkeypatch, 3, make)
     with pytest.raises(StorageError) as info:
-        records.train_run(model, hp, ds, True, tmp_path)
+        train(model, hp, ds, True, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     weights = attempts[-1]
     assert Path(weights).parent == run.file(BACKUP_DIR)
@@ -204,7 +205,7 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_finished_epochs_and_resumes(
     assert [r.epoch for r in before] == [1, 2]
 
     monkeypatch.undo()  # the disk has room again
-    out = records.resume_training(run, dataset=ds)
+    out = resume(run, dataset=ds)
     assert out.status == "finished" and run.status == "finished"
     assert [r.epoch for r in out.history.rows] == [1, 2, 3]
     assert out.history.rows[:2] == before  # the finished epochs kept as they were
@@ -229,7 +230,7 @@ def test_a_half_written_checkpoint_is_never_resumed_from(
     monkeypatch.setattr(keras.Model, "save_weights", remember)
     fail_checkpoint_at(monkeypatch, call, torn=True)
     with pytest.raises(StorageError, match="the disk is full"):
-        records.train_run(build(hp, ds), hp, ds, False, tmp_path)
+        train(build(hp, ds), hp, ds, False, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     backup = run.file(BACKUP_DIR)
     assert checkpoint_epoch(backup) == call - 1 == run.info["metrics"]["epochs_done"]
@@ -239,7 +240,7 @@ def test_a_half_written_checkpoint_is_never_resumed_from(
     else:
         assert weights.read_bytes() == whole["weights"]  # epoch 2's, whole
     monkeypatch.undo()
-    out = records.resume_training(run, dataset=ds)
+    out = resume(run, dataset=ds)
     assert out.status == "finished" and [r.epoch for r in out.history.rows] == [1, 2, 3]
 
 
@@ -256,7 +257,7 @@ def test_when_run_json_cannot_be_written_either_the_message_says_so(
 
     monkeypatch.setattr(runs_module, "atomic_write_text", write)
     with pytest.raises(StorageError) as info:
-        records.train_run(build(hp, ds), hp, ds, False, tmp_path)
+        train(build(hp, ds), hp, ds, False, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     text = str(info.value)
     assert "its 2 finished epochs are kept, but run.json cannot be written either" in text
@@ -339,7 +340,7 @@ def test_a_full_disk_while_writing_a_prediction_marks_it_failed(
 
     monkeypatch.setattr(testing.Prediction, "write_report_csv", full)
     with pytest.raises(StorageError) as info:
-        records.predict_run(model, ds, tmp_path)
+        predict(model, ds, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     text = str(info.value)
     assert text.startswith(f"{run.file('report.csv')}: the disk is full (")
@@ -609,7 +610,7 @@ def test_an_evaluation_whose_run_json_cannot_be_finished_says_so_once(
 
     monkeypatch.setattr(runs_module, "atomic_write_text", write)
     with pytest.raises(StorageError) as info:
-        records.evaluate_run(build(hp, ds), ds, tmp_path)
+        evaluate(build(hp, ds), ds, tmp_path)
     (run,) = RunFolder.find(tmp_path)
     text = str(info.value)
     assert text.startswith(f"{run.file(RUN_JSON)}: the disk is full (")

@@ -19,6 +19,7 @@ from convonet.core.data import DataPrep, Dataset
 from convonet.core.demo import demo_params_paths, ensure_demo
 from convonet.core.model import NetModel, load_model, save_model
 from convonet.core.params import DataParams, HyperParams
+from convonet.core.runs import RunFolder
 from convonet.core.state import Controller
 from convonet.core.testing import NetTesting
 from convonet.core.training import NetTraining
@@ -131,9 +132,16 @@ async def test_scenario_1_evaluate_and_predict_after_training(
         assert labels[0] == (f"{prediction.y_true[first]} → {prediction.y_pred[first]} "
                              f"({prediction.confidence[first] * 100:.0f}%)")
 
-        confusion_csv = sorted((tmp_path / "results").glob("prediction-*-confusion.csv"))
-        report_csv = sorted((tmp_path / "results").glob("prediction-*-report.csv"))
+        # One set of CSVs, in the prediction's run folder (as headless writes them), and
+        # the evaluation and the prediction record their data params as headless's do.
+        results = tmp_path / "results"
+        assert not list(results.glob("prediction-*.csv"))
+        confusion_csv = sorted(results.glob("runs/*-prediction/confusion.csv"))
+        report_csv = sorted(results.glob("runs/*-prediction/report.csv"))
         assert len(confusion_csv) == 1 and len(report_csv) == 1
+        for task in ("evaluation", "prediction"):
+            run = RunFolder.find(results, task)[-1]
+            assert run.file("data_params.json").is_file() and run.info["dataset_fingerprint"]
         with confusion_csv[0].open(encoding="utf-8") as fh:
             rows = list(csv.reader(fh))[1:]
         assert sum(int(v) for row in rows for v in row[1:]) == len(demo.test)
@@ -260,17 +268,14 @@ async def test_differently_named_test_folders_show_the_training_names(
         assert "3 ← digit_3" in note and "3 3" not in note
 
 
-async def test_prediction_is_shown_when_its_csv_copies_cannot_be_written(
+async def test_prediction_writes_its_csvs_once_in_its_run_folder(
         demo: Demo, make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
     from convonet.core.testing import Prediction
 
-    def disk_full(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def loose_copy(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a second, loose copy of the prediction CSVs was written")
 
-    # The run folder's own CSVs are written; the copies beside the results hit a full disk.
-    monkeypatch.setattr(Prediction, "to_csv", disk_full)
+    monkeypatch.setattr(Prediction, "to_csv", loose_copy)
     results = tmp_path / "results"
     controller = Controller(test_set=demo.test, model=demo.model)
     app = make_app(controller=controller, results_dir=results)
@@ -279,9 +284,11 @@ async def test_prediction_is_shown_when_its_csv_copies_cannot_be_written(
         await run_key(pilot, "p", lambda: controller.prediction is not None
                       and not screen._busy, "the prediction")
         assert int(heatmap_counts(screen).sum()) == len(demo.test)
+        run = RunFolder.find(results, "prediction")[-1]
         saved = str(screen.query_one("#saved-note", Static).render())
-        assert "could not be saved" in saved and f"{results}: the disk is full" in saved, saved
-        assert "Errno" not in saved
+        assert str(run.file("confusion.csv")) in saved and str(run.file("report.csv")) in saved
+        assert sorted(p.name for p in results.rglob("*.csv")) == ["confusion.csv",
+                                                                 "report.csv"]
 
 
 async def test_prediction_into_an_unwritable_results_folder_is_refused(

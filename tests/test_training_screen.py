@@ -240,8 +240,24 @@ def test_ended_text_says_how_a_run_ended() -> None:
     early = TrainHistory(rows=[row(1), row(2), row(3)], early_stopped=True,
                          restored_epoch=1, monitor="val_loss", epochs=10)
     assert training_screen.ended_text(early) == (
-        "Early stop after epoch 3 of 10 (no better val loss) · weights of epoch 1 restored")
+        "Early stop after epoch 3 of 10 (no better val loss) · weights of epoch 1 restored: "
+        "loss 0.500 · acc 0.800 · val loss 0.600 · val acc 0.700")
     stopped = TrainHistory(rows=[row(1, partial=True)], stopped=True, epochs=5)
     assert training_screen.ended_text(stopped).startswith("Stopped at epoch 1 of 5 (partial)")
     assert "before the first epoch" in training_screen.ended_text(
         TrainHistory(stopped=True, epochs=5))
+
+
+def test_the_summary_reports_the_restored_epoch_not_the_last() -> None:
+    """Early stopping restored epoch 2: its numbers are the result, not the collapsed
+    last epoch's (those stay in the epoch table)."""
+    from convonet.core.training import EpochRow, TrainHistory
+
+    rows = [EpochRow(1, 0.9, 0.60, 0.8, 0.62, 0.02, 1.0, 10),
+            EpochRow(2, 0.3, 0.91, 0.35, 0.89, 0.02, 1.0, 10),
+            EpochRow(3, 2.1, 0.23, 2.3, 0.25, 0.02, 1.0, 10)]
+    early = TrainHistory(rows=rows, validation=True, early_stopped=True, restored_epoch=2,
+                         monitor="val_loss", epochs=10)
+    text = training_screen.ended_text(early)
+    assert "acc 0.910 · val loss 0.350 · val acc 0.890" in text
+    assert "0.230" not in text and "0.250" not in text

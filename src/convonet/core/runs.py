@@ -30,11 +30,13 @@ Layout (one folder per run, never reused except to resume that same run)::
                              predicted)
         report.csv         prediction: per-class precision, recall, F1 and support
         classifications.csv  classification: one row per image
+        skipped.csv        the files the run's dataset left out (path, reason), if any
 
 ``-N`` is added when two runs of the same task start within one second. A run stopped by
 SIGHUP/SIGTERM (a dropped SSH connection, a shutdown) is recorded as "interrupted";
 run.json may then also hold "resumed" (times it was resumed) and "resume_offered".
-The writing side of training and testing runs is ``convonet.core.records``.
+The writing side: ``convonet.core.records`` (generic) and the task layer
+(``convonet.tasks``), which runs each task inside its run folder.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def run_training(spec: TrainSpec, *, report: Reporter = no_report,
     outcome = (_resume(spec, report, cancel) if spec.resume is not None
                else _start(spec, report, cancel))
     if spec.save and outcome.status is Status.FINISHED and not cancel.cancelled:
-        outcome.saved = _save_copy(outcome)
+        outcome.saved = _save_copy(outcome, spec.save_to)
     return outcome
 
 
@@ -207,8 +207,8 @@ def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
                         dataset=dataset, metrics=metrics, skipped_csv=skipped_csv)
 
 
-def _save_copy(outcome: TrainOutcome) -> Path:
-    """The finished model copied to where it belongs (the run's recorded ``save_to``).
+def _save_copy(outcome: TrainOutcome, save_to: str | os.PathLike[str] | None) -> Path:
+    """The finished model copied to ``save_to``, else where the run recorded it belongs.
 
     A full disk keeps the run's own copy and says where it is.
     """
@@ -217,7 +217,7 @@ def _save_copy(outcome: TrainOutcome) -> Path:
 
     run = outcome.run
     assert run is not None
-    target = resume_save_to(run)
+    target = Path(save_to) if save_to is not None else resume_save_to(run)
     names = run.info.get("class_names") or (list(outcome.dataset.class_names)
                                             if outcome.dataset is not None else None)
     try:

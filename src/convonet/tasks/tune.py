@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convonet.core.events import Cancelled, CancelToken, Reporter, TaskDone, no_report
@@ -68,6 +69,7 @@ class TuneOutcome:
     status: Status
     run: RunFolder | None
     train_set: Dataset
+    skipped_csv: Path | None = None  # the training set's skipped files, in the run folder
 
 
 @executes(TuneSpec)
@@ -75,10 +77,12 @@ def run_tuning(spec: TuneSpec, *, report: Reporter = no_report,
                cancel: CancelToken | None = None) -> TuneOutcome:
     """Search (or resume a search) as ``spec`` says, recorded in a run folder."""
     cancel = cancel if cancel is not None else CancelToken()
+    skipped_csv = None
     if spec.resume is not None:
         run, tuner, train_set = _resume(spec, report, cancel)
     else:
         run, tuner, train_set = _start(spec, report, cancel)
+        skipped_csv = write_skipped_csv(run, train_set.skipped)
     tuner.run = run
 
     def ended(result: TuneResult) -> Status:
@@ -90,7 +94,8 @@ def run_tuning(spec: TuneSpec, *, report: Reporter = no_report,
     result = search_recorded(tuner, status=ended)
     status = ended(result)
     report(TaskDone(TASK, str(status), result))
-    return TuneOutcome(result=result, status=status, run=run, train_set=train_set)
+    return TuneOutcome(result=result, status=status, run=run, train_set=train_set,
+                       skipped_csv=skipped_csv)
 
 
 def _start(spec: TuneSpec, report: Reporter, cancel: CancelToken
@@ -108,7 +113,6 @@ def _start(spec: TuneSpec, report: Reporter, cancel: CancelToken
                     data_params=data_params, seed=tuner.seed,
                     fingerprint=train_set.fingerprint or signature["fingerprint"],
                     class_names=list(train_set.class_names), tuning=signature)
-    write_skipped_csv(run, train_set.skipped)
     return run, tuner, train_set
 
 

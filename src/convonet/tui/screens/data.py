@@ -28,7 +28,7 @@ from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from convonet.core.data import DataPrep, Dataset
+from convonet.core.data import Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
 from convonet.tui.screens.base import ConvonetScreen
@@ -62,9 +62,14 @@ def dataset_root(params: DataParams, which: str) -> Path | None:
 def load_dataset(params: DataParams, which: str, *, seed: int,
                  train_classes: list[str] | None, report: Reporter,
                  cancel: CancelToken) -> Dataset:
-    """The worker's job: the core's prep_data (which refuses a set too big for memory)."""
-    return DataPrep(params).prep_data(which, report, cancel, seed=seed,
-                                      train_classes=train_classes)
+    """The worker's job: the load task (which refuses a set too big for memory)."""
+    from convonet.tasks import execute
+    from convonet.tasks.load import LoadOutcome, LoadSpec
+
+    spec = LoadSpec(params, which, seed=seed, train_classes=tuple(train_classes)
+                    if train_classes is not None else None)
+    outcome: LoadOutcome = execute(spec, report, cancel)
+    return outcome.dataset
 
 
 def display_path(path: Path | None) -> str:

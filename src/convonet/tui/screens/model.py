@@ -25,6 +25,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from convonet.core.events import CancelToken, Reporter
+from convonet.core.storage import resolve_results_dir
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, TaskHandle, run_task
@@ -49,11 +50,12 @@ ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout")
 def build_network(hyper_params: Any, train_set: Any, *, report: Reporter,
                   cancel: CancelToken) -> tuple[Any, list[str], dict[str, Any]]:
     """Build the seed's CNN for the training set: (keras model, class names, config)."""
-    from convonet.core.model import NetModel
+    from convonet.tasks import execute
+    from convonet.tasks.build import BuildOutcome, BuildSpec
 
-    net = NetModel(hyper_params)
-    model = net.build(train_set.image_shape, train_set.num_classes, train_set.class_names)
-    return model, list(train_set.class_names), dict(net.config)
+    spec = BuildSpec(hyper_params, train_set.image_shape, tuple(train_set.class_names))
+    outcome: BuildOutcome = execute(spec, report, cancel)
+    return outcome.model, outcome.class_names, outcome.config
 
 
 def load_network(path: Path, train_set: Any, test_set: Any, *, report: Reporter,
@@ -285,7 +287,7 @@ class ModelScreen(ConvonetScreen):
         return ""
 
     def _results_dir(self) -> Path:
-        return Path(getattr(self.app, "results_dir", "app_results"))
+        return resolve_results_dir(getattr(self.app, "results_dir", None))
 
     # ---- actions ---------------------------------------------------------------------
     def _confirm_replace(self, then: Any, what: str) -> None:

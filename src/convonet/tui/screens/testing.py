@@ -2,7 +2,7 @@
 
 Keys: ``e`` evaluates the model on the test set (accuracy, loss, count), ``p`` predicts it
 (the confusion heatmap, per-class precision/recall/F1, the most confidently wrong images;
-the matrix and the report are written as CSV into the results folder), ``c`` classifies a
+the matrix and the report are written as CSV into its run folder), ``c`` classifies a
 file or a folder of new images, and ``x`` exports those results as CSV. Each key is greyed
 out while it cannot run, and the line at the top says why.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from convonet.core.storage import resolve_results_dir
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, run_task
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter
     from convonet.core.params import DataParams
     from convonet.core.testing import Classification, Evaluation, Prediction
+    from convonet.tasks.testing import ClassifyOutcome, EvaluateOutcome, PredictOutcome
 
 #: How many of the most confidently wrong test images the strip shows.
 WRONG_SHOWN = 8
@@ -61,60 +62,44 @@ def shorten(text: str, width: int) -> str:
 def relabel(prediction: Prediction, names: Sequence[str] | None) -> Prediction:
     """The prediction with the model's class names (the training names) instead of the
     test folders' names, which may differ while classes are matched by index."""
-    from convonet.core.records import relabel_prediction
+    from convonet.tasks.testing import relabel_prediction
 
     return relabel_prediction(prediction, names)
 
 
-# ---- the work that runs in thread workers ----------------------------------------------
-@dataclass
-class PredictOutcome:
-    """A prediction and where its CSV files went (or why they could not be written)."""
-
-    prediction: Prediction
-    saved: tuple[Path, Path] | None = None
-    save_error: str | None = None
+def _names(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    return tuple(names) if names is not None else None
 
 
-def evaluate_task(model: Any, test_set: Any, *, report: Reporter,
-                  cancel: CancelToken, results_dir: Path | None = None,
-                  model_path: Path | None = None) -> Evaluation:
+# ---- the work that runs in thread workers: specs for the task layer ---------------------
+def evaluate_task(model: Any, test_set: Any, *, report: Reporter, cancel: CancelToken,
+                  results_dir: Path | None = None, model_path: Path | None = None,
+                  data_params: DataParams | None = None) -> Evaluation:
     """Loss and accuracy on the test set (seconds on a big set, hence a worker), recorded
-    in a run folder under ``results_dir`` when given."""
-    if results_dir is None:
-        from convonet.core.testing import NetTesting
+    in a run folder under the results folder with the data params and the model file."""
+    from convonet.tasks import execute
+    from convonet.tasks.testing import EvaluateSpec
 
-        return NetTesting(model).evaluate(test_set)
-    from convonet.core.records import evaluate_run
-
-    return evaluate_run(model, test_set, results_dir, model_path=model_path,
-                        report=report).evaluation
+    spec = EvaluateSpec(model=model, dataset=test_set, data_params=data_params,
+                        model_path=model_path, results_dir=resolve_results_dir(results_dir))
+    outcome: EvaluateOutcome = execute(spec, report, cancel)
+    return outcome.evaluation
 
 
 def predict_task(model: Any, test_set: Any, class_names: Sequence[str] | None,
-                 out_dir: Path, *, report: Reporter, cancel: CancelToken,
-                 model_path: Path | None = None) -> PredictOutcome:
-    """Predict the test set (recorded in a run folder) and write the confusion matrix and
-    report CSVs beside the other results.
+                 out_dir: Path | None, *, report: Reporter, cancel: CancelToken,
+                 model_path: Path | None = None,
+                 data_params: DataParams | None = None) -> PredictOutcome:
+    """Predict the test set in a run folder under ``out_dir`` (the results folder), which
+    holds the one copy of the confusion matrix and report CSVs (``outcome.files``)."""
+    from convonet.tasks import execute
+    from convonet.tasks.testing import PredictSpec
 
-    A folder that cannot be written does not lose the prediction: the outcome carries the
-    reason and the screen shows both.
-    """
-    from convonet.core.records import predict_run
-
-    prediction = predict_run(model, test_set, out_dir, class_names=class_names,
-                             model_path=model_path, report=report).prediction
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    try:
-        saved = prediction.to_csv(out_dir / f"prediction-{stamp}-confusion.csv",
-                                  out_dir / f"prediction-{stamp}-report.csv")
-    except OSError as exc:
-        from convonet.core.storage import storage_error
-
-        error = storage_error(exc, out_dir)  # a full disk: the same words as everywhere
-        return PredictOutcome(prediction, save_error=str(error) if error is not None else
-                              f"{exc.strerror or exc}: {exc.filename or out_dir}")
-    return PredictOutcome(prediction, saved=saved)
+    spec = PredictSpec(model=model, dataset=test_set, class_names=_names(class_names),
+                       data_params=data_params, model_path=model_path,
+                       results_dir=resolve_results_dir(out_dir))
+    outcome: PredictOutcome = execute(spec, report, cancel)
+    return outcome
 
 
 def classify_task(model: Any, target: Path, data_params: DataParams,
@@ -122,15 +107,15 @@ def classify_task(model: Any, target: Path, data_params: DataParams,
                   cancel: CancelToken, results_dir: Path | None = None,
                   model_path: Path | None = None) -> list[Classification]:
     """Classify one image or a folder of images; unreadable files are reported, skipped.
-    The rows are also recorded in a run folder under ``results_dir`` when given."""
-    if results_dir is None:
-        from convonet.core.testing import NetTesting
+    The rows are recorded in a run folder under the results folder."""
+    from convonet.tasks import execute
+    from convonet.tasks.testing import ClassifySpec
 
-        return NetTesting(model).classify(target, data_params, class_names, report=report)
-    from convonet.core.records import classify_run
-
-    return classify_run(model, [target], data_params, results_dir,
-                        class_names=class_names, model_path=model_path, report=report).rows
+    spec = ClassifySpec(model=model, paths=(target,), data_params=data_params,
+                        class_names=_names(class_names), model_path=model_path,
+                        results_dir=resolve_results_dir(results_dir))
+    outcome: ClassifyOutcome = execute(spec, report, cancel)
+    return outcome.rows
 
 
 # ---- widgets -----------------------------------------------------------------------------
@@ -459,7 +444,7 @@ class TestingScreen(ConvonetScreen):
             self.notify(f"{title}: {error}", severity="error")
 
     def _results_dir(self) -> Path:
-        return Path(self.app.results_dir)  # type: ignore[attr-defined]
+        return resolve_results_dir(getattr(self.app, "results_dir", None))
 
     def _start(self, busy: str) -> None:
         self._busy = busy
@@ -476,7 +461,8 @@ class TestingScreen(ConvonetScreen):
         self._made_with["evaluation"] = self._current_key()
         run_task(self, evaluate_task, self._model(), test, name="evaluation",
                  description="Evaluation", results_dir=self._results_dir(),
-                 model_path=self.controller.model_path)
+                 model_path=self.controller.model_path,
+                 data_params=self.controller.data_params)
 
     def action_predict(self) -> None:
         """Prediction: the confusion heatmap and per-class scores (Tasks › Prediction)."""
@@ -486,10 +472,10 @@ class TestingScreen(ConvonetScreen):
         test = self.controller.test_set
         self._start(f"Predicting {len(test.y)} test images")
         self._made_with["prediction"] = self._current_key()
-        out_dir = Path(self.app.results_dir)  # type: ignore[attr-defined]
-        run_task(self, predict_task, self._model(), test, self.model_class_names(), out_dir,
-                 name="prediction", description="Prediction",
-                 model_path=self.controller.model_path)
+        run_task(self, predict_task, self._model(), test, self.model_class_names(),
+                 self._results_dir(), name="prediction", description="Prediction",
+                 model_path=self.controller.model_path,
+                 data_params=self.controller.data_params)
 
     def action_classify_images(self) -> None:
         """Pick an image or a folder of images and classify them (beyond the seed)."""
@@ -559,7 +545,7 @@ class TestingScreen(ConvonetScreen):
             return
         from convonet.tui.widgets.file_picker import FilePicker
 
-        results = Path(self.app.results_dir)  # type: ignore[attr-defined]
+        results = self._results_dir()
         try:
             results.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # the picker then starts at the nearest folder that exists
@@ -599,8 +585,7 @@ class TestingScreen(ConvonetScreen):
             elif message.task == "prediction":
                 outcome: PredictOutcome = message.result
                 self.controller.prediction = outcome.prediction
-                self.show_prediction(outcome.prediction, saved=outcome.saved,
-                                     save_error=outcome.save_error)
+                self.show_prediction(outcome.prediction, saved=outcome.files)
                 self._reveal("#prediction")
             elif message.task == "classification":
                 self.show_classifications(message.result, self._classified_from)
@@ -633,8 +618,7 @@ class TestingScreen(ConvonetScreen):
         self.update_status()
 
     def show_prediction(self, prediction: Prediction | None, *,
-                        saved: tuple[Path, Path] | None = None,
-                        save_error: str | None = None) -> None:
+                        saved: tuple[Path, Path] | None = None) -> None:
         """Draw the heatmap, the per-class table and the strip of worst mistakes."""
         self._prediction = prediction
         for section in ("#prediction", "#wrong"):
@@ -658,11 +642,6 @@ class TestingScreen(ConvonetScreen):
                            key=row.name)
         if saved is not None:
             self._set_text("#saved-note", Text(f"Saved: {saved[0]}\n       {saved[1]}"))
-        elif save_error is not None:
-            self._set_text("#saved-note", Text(f"The CSV files could not be saved: "
-                                               f"{save_error}", style="bold red"))
-            self.notify(f"The prediction CSV files could not be saved: {save_error}",
-                        severity="error", title="Prediction")
         else:
             self._set_text("#saved-note", Text(""))
         self._show_wrong(prediction)

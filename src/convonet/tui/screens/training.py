@@ -32,6 +32,7 @@ from convonet.core.events import (
     Reporter,
     TrainStart,
 )
+from convonet.core.storage import resolve_results_dir
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.screens.model import CLASS_NAMES_KEY, SAVE_TO_KEY, right
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
@@ -41,9 +42,9 @@ from convonet.tui.widgets.train_progress import TrainProgress, format_duration, 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from convonet.core.records import TrainOutcome
     from convonet.core.runs import RunFolder
     from convonet.core.training import TrainHistory
+    from convonet.tasks.train import TrainOutcome
 
 TASK_NAME = "training"
 #: Least time between two redraws of the charts and the table while a run is going.
@@ -55,22 +56,25 @@ def train_network(model: Any, hyper_params: Any, train_set: Any, validation: boo
                   data_params: Any = None) -> TrainOutcome:
     """The seed's TrainTask: one recorded training run, from the model's current weights
     (a run folder with checkpoints under ``results_dir``, so it can be resumed)."""
-    from pathlib import Path
+    from convonet.tasks import execute
+    from convonet.tasks.train import TrainSpec
 
-    from convonet.core.records import train_run
-
-    return train_run(model, hyper_params, train_set, validation,
-                     results_dir if results_dir is not None else Path("app_results"),
-                     data_params, report=report, cancel=cancel)
+    spec = TrainSpec(model=model, hyper_params=hyper_params, dataset=train_set,
+                     validation=validation, results_dir=results_dir,
+                     data_params=data_params)
+    outcome: TrainOutcome = execute(spec, report, cancel)
+    return outcome
 
 
 def resume_network(run: RunFolder, train_set: Any, *, report: Reporter,
                    cancel: CancelToken) -> TrainOutcome:
     """Continue an interrupted training; its training set is loaded from the run's data
     params copy when ``train_set`` is None."""
-    from convonet.core.records import resume_training
+    from convonet.tasks import execute
+    from convonet.tasks.train import TrainSpec
 
-    return resume_training(run, dataset=train_set, report=report, cancel=cancel)
+    outcome: TrainOutcome = execute(TrainSpec(resume=run, dataset=train_set), report, cancel)
+    return outcome
 
 
 def run_info(run: RunFolder | None) -> dict[str, Any]:
@@ -98,14 +102,17 @@ def ended_text(history: TrainHistory) -> str:
     if not rows:
         return "No epochs ran"
     last_full = rows[-1]
+    result = history.result_row or last_full
     seconds = sum(r.seconds for r in rows)
     text = (f"Done: {len(rows)} epoch{'s' if len(rows) != 1 else ''}, "
-            f"{format_duration(seconds)} · {format_metrics(_row_logs(last_full), 3)}")
+            f"{format_duration(seconds)} · {format_metrics(_row_logs(result), 3)}")
     if history.early_stopped:
         text = (f"Early stop after epoch {last_full.epoch} of {total} (no better "
                 f"{history.monitor.replace('_', ' ')})")
         if history.restored_epoch is not None:
-            text += f" · weights of epoch {history.restored_epoch} restored"
+            # The result is the restored epoch's; the last epoch's numbers are history.
+            text += (f" · weights of epoch {history.restored_epoch} restored: "
+                     f"{format_metrics(_row_logs(result), 3)}")
     return text
 
 
@@ -353,7 +360,8 @@ class TrainingScreen(ConvonetScreen):
         self.progress.show_text(f"{what}: starting…", bar=False)
         self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
                               validation, name=TASK_NAME, description=what,
-                              results_dir=getattr(self.app, "results_dir", None),
+                              results_dir=resolve_results_dir(
+                                  getattr(self.app, "results_dir", None)),
                               data_params=c.data_params)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
         self._sync(force=True)

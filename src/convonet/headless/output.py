@@ -1,0 +1,241 @@
+"""What a headless command writes: tables and lines to stdout, progress bars and notices
+to stderr (``Output``), and the core's events drawn as rich progress bars (``Display``).
+
+Imports rich but never textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from convonet.hangup import terminal_gone
+
+if TYPE_CHECKING:
+    from convonet.core.events import Event
+
+PROG = "convonet"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+log = logging.getLogger("convonet.headless")
+
+
+@dataclass
+class Output:
+    """Where a command writes: tables to stdout, progress and notices to stderr.
+
+    With ``json_mode`` stdout carries one JSON object and nothing else.
+    """
+
+    json_mode: bool = False
+    verbose: bool = False
+    log_path: Path | None = None
+    backend: str = ""
+    notices: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Built now (not at import) so they write to whatever sys.stdout/err are now.
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    def print(self, *renderables: Any) -> None:
+        if not self.json_mode:
+            self.out.print(*renderables)
+
+    def line(self, text: str, style: str = "") -> None:
+        """Plain text to stdout (never parsed as rich markup: paths may hold brackets),
+        never wrapped, so a path stays one piece to copy."""
+        if not self.json_mode:
+            self.out.print(Text(text, style=style), soft_wrap=True)
+        if terminal_gone():  # nobody reads the terminal now: the log keeps how it ended
+            log.warning("%s", text)
+
+    def notice(self, text: str, level: str = "warning", console: Console | None = None
+               ) -> None:
+        self.notices.append(text)
+        style = {"error": "red", "warning": "yellow"}.get(level, "dim")
+        (console or self.err).print(Text(f"{level}: {text}", style=style))
+
+    def emit_json(self, obj: dict[str, Any]) -> None:
+        from convonet.core.runs import to_json
+
+        if self.json_mode:
+            obj.setdefault("backend", self.backend or None)
+            obj.setdefault("notices", list(self.notices))
+            sys.stdout.write(to_json(obj, indent=2) + "\n")
+            sys.stdout.flush()
+
+    def error(self, message: str) -> None:
+        """The one line a failed command leaves on stderr (plain print: never wrapped)."""
+        self.last_line(f"{PROG}: error: {message}")
+
+    def last_line(self, text: str) -> None:
+        """A command's closing line on stderr, and in the log when the terminal is gone."""
+        print(text, file=sys.stderr, flush=True)
+        if terminal_gone():
+            log.warning("%s", text)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first meaningful line of an error (Keras wraps errors in call context)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# ---- events on the main thread ----------------------------------------------------------
+class Display:
+    """Draws one phase's core events as rich progress bars and lines (main thread only)."""
+
+    def __init__(self, output: Output, title: str) -> None:
+        self.output = output
+        self.title = title
+        self.progress: Progress | None = None
+        if not output.json_mode:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=output.err,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+        self.tasks: dict[str, TaskID] = {}
+        self.searched: list[str] = []  # tuning: the fields that vary, shown per fold
+
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None and self.progress.live.is_started:
+            self.progress.stop()
+
+    @property
+    def console(self) -> Console:
+        return self.progress.console if self.progress is not None else self.output.err
+
+    def _task(self, key: str, description: str, total: float | None,
+              completed: int = 0) -> TaskID:
+        if self.progress is None:
+            raise RuntimeError("no progress bars in --json mode")
+        if not self.progress.live.is_started:  # started on the first bar: no empty frame
+            self.progress.start()
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total,
+                                                     completed=completed, info="")
+        else:
+            self.progress.update(self.tasks[key], description=description, total=total,
+                                 completed=completed)
+        return self.tasks[key]
+
+    def say(self, text: Text | str) -> None:
+        """A line above the bars (stderr): a log of what finished."""
+        if not self.output.json_mode:
+            self.console.print(text if isinstance(text, Text) else Text(text), soft_wrap=True)
+
+    def stopping(self) -> None:
+        self.say(Text("stopping at the next batch; what finished is kept "
+                      "(Ctrl+C again to leave at once)", style="yellow"))
+
+    def handle(self, event: Event) -> None:
+        """Show one core event; called for every event, in order."""
+        from convonet.core import events as ev
+        from convonet.core.tuning import (
+            CombinationFailed,
+            CombinationInvalid,
+            FoldEnd,
+            RungStart,
+            TuneStart,
+        )
+
+        if isinstance(event, ev.Notice):
+            self.output.notice(event.text, event.level, console=self.console)
+            return
+        if self.progress is None:
+            return
+        p = self.progress
+        if isinstance(event, ev.LoadProgress):
+            self._task("load", f"loading {event.label or 'images'}", event.total, event.done)
+        elif isinstance(event, ev.TrainStart):
+            self._task("epochs", "epochs", event.epochs, event.initial_epoch)
+            self._task("batches", f"epoch {event.initial_epoch + 1}", event.batches)
+        elif isinstance(event, ev.BatchProgress):
+            task = self._task("batches", f"epoch {event.epoch}/{event.epochs}",
+                              event.batches, event.batch)
+            logs = event.logs
+            if "loss" in logs:
+                p.update(task, info=f"loss {logs['loss']:.4f}  "
+                                    f"accuracy {logs.get('accuracy', float('nan')):.4f}")
+        elif isinstance(event, ev.EpochEnd):
+            self._task("epochs", "epochs", event.epochs, event.epoch)
+            if "batches" in self.tasks:  # full at the end of an epoch, whatever was drawn
+                batches = self.tasks["batches"]
+                p.update(batches, description=f"epoch {event.epoch}/{event.epochs}",
+                         completed=p.tasks[batches].total or 0)
+            self.say(epoch_line(event))
+        elif isinstance(event, TuneStart):
+            self.searched = list(event.searched)
+            self._task("fits", "fits", event.total_fits, event.fits_done)
+            searched = ", ".join(event.searched) or "nothing (one combination)"
+            invalid = f" ({event.invalid} invalid, not run)" if event.invalid else ""
+            self.say(f"{event.strategy} search: {event.combinations} combination(s){invalid} x "
+                     f"{event.folds} folds on {event.samples} images; searching {searched}")
+        elif isinstance(event, RungStart):
+            self.say(f"rung {event.rung + 1}/{event.rungs}: {event.candidates} candidate(s) "
+                     f"on {event.n_resources} images")
+        elif isinstance(event, FoldEnd):
+            self._task("fits", "fits", event.total_fits, event.fits_done)
+            shown = params_text(event.params, self.searched)
+            self.say(Text(f"[{event.fits_done}/{event.total_fits}] {shown}"
+                          f"  fold {event.fold + 1}  accuracy {event.accuracy:.4f}  "
+                          f"loss {event.loss:.4f}  {event.seconds:.1f} s"
+                          + ("  (resumed)" if event.resumed else "")))
+        elif isinstance(event, CombinationFailed):
+            self._task("fits", "fits", event.total_fits, event.fits_done)
+            self.say(Text(f"failed: {params_text(event.params, self.searched)}: {event.reason}",
+                          style="yellow"))
+        elif isinstance(event, CombinationInvalid):
+            self.say(Text(f"invalid, not run: {params_text(event.params, self.searched)}: "
+                          f"{event.reason}", style="yellow"))
+
+
+def epoch_line(event: Any) -> Text:
+    logs = event.logs
+    parts = [f"epoch {event.epoch}/{event.epochs}", f"loss {logs['loss']:.4f}",
+             f"accuracy {logs['accuracy']:.4f}"]
+    if "val_loss" in logs:
+        parts += [f"val_loss {logs['val_loss']:.4f}",
+                  f"val_accuracy {logs.get('val_accuracy', float('nan')):.4f}"]
+    parts.append(f"{event.seconds:.1f} s")
+    if event.partial:
+        parts.append("(stopped during this epoch)")
+    return Text("  ".join(parts))
+
+
+def params_text(params: dict[str, Any], only: Sequence[str] = ()) -> str:
+    """``init_rate=0.02 num_filters=16``: the searched fields when given, else all."""
+    names = [k for k in only if k in params] or sorted(params)
+    return " ".join(f"{k}={params[k]}" for k in names)
+
