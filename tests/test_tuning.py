@@ -222,6 +222,11 @@ def test_a_failing_combination_is_recorded_once_and_the_rest_run(
     lines = run.read_jsonl("folds.jsonl")
     assert [r["kind"] for r in lines].count("failed") == 2
     assert [r["kind"] for r in lines].count("fold") == 6
+    # a failure while building keeps its whole traceback too; the table, one line
+    built = next(r for r in lines if r["kind"] == "failed" and r["combination_index"] == 1)
+    text = run.file(built["traceback"]).read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "faulty_build" in text
+    assert "\n" not in by_filters[3]["reason"]
 
 
 @pytest.mark.slow

@@ -52,6 +52,7 @@ _TASK_MODULES: tuple[str, ...] = (
     "convonet.tasks.build",
     "convonet.tasks.train",
     "convonet.tasks.testing",
+    "convonet.tasks.tune",
 )
 
 

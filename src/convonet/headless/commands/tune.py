@@ -1,4 +1,10 @@
-"""``convonet tune``: grid search or successive halving, recorded as a tuning run."""
+"""``convonet tune``: grid search or successive halving, recorded as a tuning run.
+
+A spec builder and a presenter over the task layer: ``TuneSpec`` runs (or resumes) the
+search inside its run folder and records how it ended; this module reads the command line
+into it and prints the outcome. ``--resume`` is checked as ``train --resume`` is, before
+anything is loaded.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +13,65 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convonet.headless.common import dataset_line, load_params, prep, results_dir_of, start_keras
+from convonet.headless.common import dataset_line, load_params, start_keras
 from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output, params_text
 from convonet.headless.runner import Runner
 from convonet.headless.tables import tuning_table
+from convonet.headless.tasks import load_set, results_dir, run_spec, skipped_json, skipped_note
 
 if TYPE_CHECKING:
-    from convonet.core.events import CancelToken, Reporter
+    from convonet.core.params import HyperParams
     from convonet.core.runs import RunFolder
+    from convonet.tasks.tune import TuneOutcome
 
 
 def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
-    """Grid search or successive halving over the hyper params' comma-separated values."""
-    from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON, RunFolder
+    """Grid search or successive halving over the hyper params' comma-separated values.
 
-    results_dir = results_dir_of(args)
-    resume: RunFolder | None = None
-    if args.resume is not None:
-        resume = RunFolder.open(args.resume)
-        if args.data_params is None and resume.file(DATA_PARAMS_JSON).is_file():
-            args.data_params = resume.file(DATA_PARAMS_JSON)
-        if args.hyper_params is None:
-            args.hyper_params = resume.file(HYPER_PARAMS_JSON)
+    With --resume RUN_DIR: continue that stopped or interrupted search, running only the
+    folds it has not finished, on its own params and training set.
+    """
+    folder = results_dir(args)
+    resume = resumable_search(args) if args.resume is not None else None
     data_params, hyper_params = load_params(args, output)
-    if args.search is not None:
-        hyper_params = hyper_params.edit(search=args.search)
     start_keras(output)
-    from convonet.core.tuning import tune
+    from convonet.tasks.tune import TuneSpec
 
-    train_set = runner.call(prep(data_params, "train", seed=int(hyper_params.seed)), "load")
+    train_set = load_set(runner, data_params, "train", seed=int(hyper_params.seed))
     output.line(dataset_line(train_set, "training set"))
+    spec = TuneSpec(hyper_params=hyper_params, data_params=data_params, train_set=train_set,
+                    search=args.search, resume=resume, results_dir=folder,
+                    interrupted=runner.signalled)
     started = time.monotonic()
-
-    def search(report: Reporter, cancel: CancelToken) -> Any:
-        return tune(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
-                    results_dir=None if resume else results_dir, resume_from=resume,
-                    data_params=data_params, class_names=train_set.class_names)
-
-    result = runner.call(search, "tune", stoppable=True)
+    outcome = run_spec(runner, spec, "tune", stoppable=True)
     seconds = time.monotonic() - started
-    stopped = result.stopped or runner.interrupted
-    ending = "interrupted" if runner.signalled() else "stopped"
-    if stopped and result.run is not None and result.run.info.get("status") != ending:
-        result.run.finish(ending)
+    best_base = hyper_params.edit(search=args.search) if args.search else hyper_params
+    return present_tuning(args, outcome, best_base, seconds, output, runner)
+
+
+def resumable_search(args: argparse.Namespace) -> RunFolder:
+    """The run --resume names, checked as ``train --resume`` checks it; its params and
+    training set are used unless the command line names others (then they must match)."""
+    from convonet.core.runs import DATA_PARAMS_JSON, HYPER_PARAMS_JSON
+    from convonet.tasks.resume import check_resumable
+
+    resume = check_resumable(args.resume, "tuning")
+    if args.data_params is None and resume.file(DATA_PARAMS_JSON).is_file():
+        args.data_params = resume.file(DATA_PARAMS_JSON)
+    if args.hyper_params is None:
+        args.hyper_params = resume.file(HYPER_PARAMS_JSON)
+    return resume
+
+
+def present_tuning(args: argparse.Namespace, outcome: TuneOutcome, hyper_params: HyperParams,
+                   seconds: float, output: Output, runner: Runner) -> int:
+    """The table, the best combination (``--save-best``: ``hyper_params`` with it applied),
+    how the search ended and where its run is; the exit status."""
+    result = outcome.result
+    status = str(outcome.status)
+    if runner.interrupted and status == "finished":  # Ctrl+C after the last fold
+        status = "interrupted" if runner.signalled() else "stopped"
+    stopped = status != "finished"
     output.print(tuning_table(result))
     best_file: Path | None = None
     if result.best_params is not None:
@@ -58,31 +80,32 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
         if args.save_best is not None:
             best_file = hyper_params.apply(result.best_params).save(args.save_best)
             output.line(f"best params written to {best_file}")
-    output.line(f"{ending if stopped else 'finished'}: {result.fits_done} of "
-                f"{result.total_fits} fits in {seconds:.1f} s, "
-                f"{len(result.failures)} combination(s) failed"
+    output.line(f"{status}: {result.fits_done} of {result.total_fits} fits in "
+                f"{seconds:.1f} s, {len(result.failures)} combination(s) failed"
                 + (f", {len(result.invalid)} invalid (not run)" if result.invalid else ""))
     run_dir = str(result.run.path) if result.run is not None else None
     if run_dir:
         output.line(f"run folder: {run_dir}")
         if stopped:
             output.line(f"resume with: convonet tune --resume {run_dir}")
-    output.emit_json({"command": "tune", "status": ending if stopped else "finished",
-                      "run_dir": run_dir, "strategy": result.strategy,
-                      "searched": result.searched, "best_params": result.best_params,
-                      "best_score": result.best_score, "fits_done": result.fits_done,
-                      "total_fits": result.total_fits, "failures": result.failures,
-                      "invalid": result.invalid,
+    skipped_note(output, outcome)
+    output.emit_json({"command": "tune", "status": status, "run_dir": run_dir,
+                      "strategy": result.strategy, "searched": result.searched,
+                      "best_params": result.best_params, "best_score": result.best_score,
+                      "fits_done": result.fits_done, "total_fits": result.total_fits,
+                      "failures": result.failures, "invalid": result.invalid,
                       "best_params_file": str(best_file) if best_file else None,
-                      "rows": [{k: r[k] for k in ("params", "mean_test_score",
-                                                  "std_test_score", "mean_test_loss",
-                                                  "rank_test_score", "status", "reason",
-                                                  "iter", "n_resources")}
-                               for r in result.ranked()],
-                      "seconds": seconds})
+                      "rows": json_rows(result), "seconds": seconds,
+                      **skipped_json(outcome, outcome.train_set)})
     if stopped and runner.signal is not None:
         runner.note_signal(result.run)
         return 128 + runner.signal
     return EXIT_STOPPED if stopped else EXIT_OK
 
 
+def json_rows(result: Any) -> list[dict[str, Any]]:
+    """The table best first, as ``--json`` lists it."""
+    return [{k: r[k] for k in ("params", "mean_test_score", "std_test_score",
+                               "mean_test_loss", "rank_test_score", "status", "reason",
+                               "iter", "n_resources")}
+            for r in result.ranked()]

@@ -61,26 +61,26 @@ BEST_STYLE = "bold green"
 DIM_STYLE = "dim"
 
 
-def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
+def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path | None,
               data_params: DataParams | None, *, report: Reporter,
               cancel: CancelToken) -> TuneResult:
     """The seed's TuneTask: one search on the training set, recorded in a run folder."""
-    from convonet.core.tuning import tune
+    from convonet.tasks import execute
+    from convonet.tasks.tune import TuneSpec
 
-    return tune(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
-                results_dir=results_dir, data_params=data_params,
-                class_names=train_set.class_names)
+    spec = TuneSpec(hyper_params=hyper_params, data_params=data_params, train_set=train_set,
+                    results_dir=results_dir)
+    return execute(spec, report, cancel).result
 
 
 def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> TuneResult:
     """Continue an interrupted tuning on its own training set (loaded from its data params
-    copy); the core replays the folds its folds.jsonl holds and runs only the others."""
-    from convonet.core.tuning import tune
-    from convonet.tasks.resume import load_run_dataset
+    copy) after the checks ``convonet tune --resume`` makes; only the folds its
+    folds.jsonl lacks run."""
+    from convonet.tasks import execute
+    from convonet.tasks.tune import TuneSpec
 
-    train_set = load_run_dataset(run, report, cancel)
-    return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
-                resume_from=run, class_names=train_set.class_names)
+    return execute(TuneSpec(resume=run), report, cancel).result
 
 
 # ---- words and numbers ------------------------------------------------------------------
@@ -514,12 +514,11 @@ class TuningScreen(ConvonetScreen):
         c = self.controller
         hp = c.hyper_params
         self._start_fresh(hp)
-        # Copies: the run folder saves params next to its record, which re-points a params
-        # object's path there; the loaded files must keep theirs.
-        data_params = c.data_params.edit() if c.data_params is not None else None
-        self._job = run_task(self, tune_task, c.train_set, hp.edit(),
-                             Path(getattr(self.app, "results_dir", "app_results")),
-                             data_params, name=TASK_NAME, description="Tuning")
+        # The task saves copies of the params in the run folder (the loaded files keep
+        # their paths); no results folder given: the one ``resolve_results_dir`` decides.
+        self._job = run_task(self, tune_task, c.train_set, hp,
+                             getattr(self.app, "results_dir", None), c.data_params,
+                             name=TASK_NAME, description="Tuning")
         self.partial.focus()
         self._sync(force=True)
 

@@ -1,0 +1,153 @@
+"""The fold runner: fit one clone of a combination on one fold and score it.
+
+A stop ends the fit at the next batch and discards it; a loss that turns NaN or infinite
+(``NonFiniteLoss``) or an out-of-memory error fails the combination
+(``CombinationError``); anything else is a ``FatalTuningError``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.class_weight import compute_class_weight
+
+from convonet.core.events import CancelToken
+from convonet.core.graph_memory import releasing_traced_gradients
+from convonet.core.model import learning_rate_at
+from convonet.core.tuning.errors import (
+    CombinationError,
+    FatalTuningError,
+    NonFiniteLoss,
+    _short,
+    failure_reason,
+)
+from convonet.core.tuning.estimator import BuildFn, ModelReuse, make_estimator
+
+
+class _StopOnCancel(keras.callbacks.Callback):
+    """Ends the fit at the next batch once the token is set."""
+
+    # Async-safe: Keras may run batch-end hooks on a helper thread instead of turning every
+    # batch's logs into numbers on the training thread (a per-batch sync). Reading the
+    # token and setting the flag is safe from any thread; batch-begin hooks run on the
+    # training thread, so a stop is seen before the next batch is dispatched.
+    async_safe = True
+
+    def __init__(self, cancel: CancelToken) -> None:
+        super().__init__()
+        self.cancel = cancel
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if self.cancel.cancelled:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if self.cancel.cancelled:
+            self.model.stop_training = True
+
+
+class _TimeBasedDecay(keras.callbacks.Callback):
+    """lr = init_rate / (1 + decay * epoch), set at each epoch's start.
+
+    Keras's LearningRateScheduler reads the rate back through ``np.array`` first, which
+    warns under NumPy 2 on every epoch; this only writes it.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.config = dict(config)
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.model.optimizer.learning_rate = learning_rate_at(self.config, epoch)
+
+
+class _FailOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises at the end of an epoch whose loss is NaN/inf (TerminateOnNaN would print)."""
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLoss(f"loss became {float(loss)} in epoch {epoch + 1}")
+
+
+def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
+               cancel: CancelToken | None = None) -> dict[str, Any]:
+    """Arguments for ``SKLearnClassifier.fit`` (constructor ``fit_kwargs`` are lost on clone)."""
+    cfg = dict(config)
+    callbacks: list[keras.callbacks.Callback] = [
+        _TimeBasedDecay(cfg),
+        _FailOnNonFiniteLoss(),
+    ]
+    if cancel is not None:
+        callbacks.append(_StopOnCancel(cancel))
+    out: dict[str, Any] = {"epochs": int(cfg["epochs"]), "batch_size": int(cfg["batch_size"]),
+                           "verbose": 0, "callbacks": callbacks}
+    if cfg.get("class_weight") == "balanced" and y_train is not None:
+        classes = np.unique(y_train)
+        weights = compute_class_weight("balanced", classes=classes, y=y_train)
+        # the wrapper one-hot encodes the sorted classes present, so index i = classes[i]
+        out["class_weight"] = {i: float(w) for i, w in enumerate(weights)}
+    return out
+
+
+class FoldRunner:
+    """Fits folds of the tuning share ``X`` (2-D), ``y``; one model kept per architecture."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, image_shape: tuple[int, int, int],
+                 seed: int, build: BuildFn, cancel: CancelToken) -> None:
+        self.X, self.y, self.image_shape = X, y, image_shape
+        self.seed = seed
+        self.cancel = cancel
+        self.reuse = ModelReuse(build)
+
+    def estimator(self, config: Mapping[str, Any]) -> keras.wrappers.SKLearnClassifier:
+        return make_estimator(config, self.image_shape, self.seed, self.reuse.build,
+                              self.reuse)
+
+    def fit_fold(self, estimator: Any, config: Mapping[str, Any], train: np.ndarray,
+                 test: np.ndarray) -> dict[str, Any] | None:
+        """Fit one clone on one fold and score it; None if a stop cut the fit short."""
+        est = clone(estimator)
+        try:
+            t0 = time.perf_counter()
+            with releasing_traced_gradients():
+                est.fit(self.X[train], self.y[train],
+                        **fit_params(config, self.y[train], self.cancel))
+            fit_time = time.perf_counter() - t0
+            if self.cancel.cancelled:
+                return None
+            t1 = time.perf_counter()
+            proba = est.model_.predict(self.X[test], batch_size=int(config["batch_size"]),
+                                       verbose=0)
+            if not np.isfinite(proba).all():
+                raise NonFiniteLoss("the model predicts NaN")
+            pred = est.classes_[np.argmax(proba, axis=1)]
+            accuracy = float(np.mean(pred == self.y[test]))
+            loss = _log_loss(self.y[test], proba, est.classes_)
+            score_time = time.perf_counter() - t1
+        except CombinationError:
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc)
+            if reason is None:
+                raise FatalTuningError(f"{type(exc).__name__}: {_short(exc)}") from exc
+            raise CombinationError(reason) from exc
+        finally:
+            del est  # the model stays with self.reuse until the architecture changes
+        return {"accuracy": accuracy, "loss": loss, "fit_time": fit_time,
+                "score_time": score_time, "train_size": int(len(train)),
+                "test_size": int(len(test))}
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Mean categorical crossentropy, clipped as Keras clips (1e-7)."""
+    col = {int(c): i for i, c in enumerate(classes)}
+    p = np.array([proba[i, col[int(t)]] if int(t) in col else 0.0 for i, t in enumerate(y)])
+    return float(-np.mean(np.log(np.clip(p, 1e-7, 1.0))))
+
