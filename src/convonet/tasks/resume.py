@@ -77,8 +77,8 @@ def check_fingerprint(run: RunFolder, dataset: Dataset) -> None:
         raise ResumeError(
             f"cannot resume {run.path.name}: the training set{where} has changed since the "
             f"run started (fingerprint {recorded_fp} then, {dataset.fingerprint} now); "
-            "resuming needs the same images in the same order. Start a new training "
-            "instead.")
+            f"resuming needs the same images in the same order; start a new {run.task} "
+            "instead")
 
 
 def resume_save_to(run: RunFolder) -> Path:
