@@ -16,8 +16,9 @@ signal's number; ``convonet train --resume RUN_DIR`` (or ``tune --resume``) cont
 When the terminal itself went away (SIGHUP, then EIO or EPIPE on every write), the output
 is dropped from then on (see ``convonet.hangup``) and the closing lines go to the log.
 
-Exit statuses: 0 done, 1 an unexpected failure (details in the log file), 2 a problem the
-user can fix (params, data, model, missing files; one line on stderr), 130 stopped.
+Exit statuses: 0 done, 1 an internal error in convonet (its traceback in the log file),
+2 a problem the user can fix (a ``ConvonetError``: params, data, model; a file error; one
+line on stderr) or the status its class names, 130 stopped.
 This module imports rich but never textual.
 """
 
@@ -60,7 +61,6 @@ from convonet.headless.runner import (
     Stopped,
     run_command,
     signals_as_interrupt,
-    user_errors,
     worker_left_running,
 )
 from convonet.headless.tables import (
@@ -78,6 +78,6 @@ __all__ = [
     "add_commands", "dataset_line", "epoch_line", "history_table", "load_params",
     "load_trained_model", "one_line", "params_text", "prep", "refuse_overwrite",
     "report_table", "results_dir_of", "run_command", "run_path", "signals_as_interrupt",
-    "start_keras", "status_text", "summary_table", "tuning_table", "user_errors",
+    "start_keras", "status_text", "summary_table", "tuning_table",
     "worker_left_running",
 ]

@@ -26,15 +26,18 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from convonet.core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from convonet.hangup import terminal_gone
 
 if TYPE_CHECKING:
     from convonet.core.events import Event
 
 PROG = "convonet"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 log = logging.getLogger("convonet.headless")
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "PROG", "Display", "Output",
+           "epoch_line", "one_line", "params_text"]
 
 
 @dataclass
