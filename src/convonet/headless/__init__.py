@@ -53,7 +53,6 @@ from convonet.headless.output import (
     Output,
     epoch_line,
     one_line,
-    params_text,
 )
 from convonet.headless.parser import add_commands
 from convonet.headless.runner import (
@@ -63,21 +62,12 @@ from convonet.headless.runner import (
     signals_as_interrupt,
     worker_left_running,
 )
-from convonet.headless.tables import (
-    history_table,
-    report_table,
-    status_text,
-    summary_table,
-    tuning_table,
-)
 
 __all__ = [
     "CLASSIFICATIONS_CSV", "COMMANDS", "CONFUSION_CSV", "DEFAULT_RESULTS_DIR", "EXIT_FAILED",
     "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "HISTORY_CSV", "PROG", "REPORT_CSV", "RUN_MODEL",
     "SHOWN_CLASSIFICATIONS", "Display", "Output", "Runner", "Stopped", "UsageError",
-    "add_commands", "dataset_line", "epoch_line", "history_table", "load_params",
-    "load_trained_model", "one_line", "params_text", "prep", "refuse_overwrite",
-    "report_table", "results_dir_of", "run_command", "run_path", "signals_as_interrupt",
-    "start_keras", "status_text", "summary_table", "tuning_table",
-    "worker_left_running",
+    "add_commands", "dataset_line", "epoch_line", "load_params", "load_trained_model",
+    "one_line", "prep", "refuse_overwrite", "results_dir_of", "run_command", "run_path",
+    "signals_as_interrupt", "start_keras", "worker_left_running",
 ]

@@ -8,7 +8,7 @@ import time
 from convonet.headless.common import run_path, testing_inputs
 from convonet.headless.output import EXIT_OK, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import report_table
+from convonet.rendering import confusion_table, report_table
 
 
 def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int:
@@ -16,7 +16,6 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     results_dir, data_params, model, names, model_path, test_set = testing_inputs(
         args, output, runner)
     from convonet.core.records import predict_run
-    from convonet.tui.widgets.heatmap import confusion_table  # rich only
 
     started = time.monotonic()
     # The model's own class names, matched by index.

@@ -17,7 +17,7 @@ from convonet.headless.common import (
 )
 from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import history_table, summary_table
+from convonet.rendering import history_table, summary_table
 
 if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter

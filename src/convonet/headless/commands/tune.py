@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convonet.headless.common import dataset_line, load_params, prep, results_dir_of, start_keras
-from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output, params_text
+from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import tuning_table
+from convonet.rendering import params_text, tuning_table
 
 if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter
