@@ -178,7 +178,7 @@ def run_tui(args: argparse.Namespace) -> int:
 def prepare_keras() -> str:
     """Import Keras now, quietly, and describe its backend and device for the header."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from convonet.tui.backend import describe_backend
+    from convonet.core.backend import describe_backend
 
     return describe_backend()
 

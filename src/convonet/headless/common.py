@@ -134,7 +134,7 @@ def start_keras(output: Output) -> None:
     seconds TensorFlow takes to import. Also names the backend and device
     (``tensorflow · CPU``) for the output.
     """
-    from convonet.tui.backend import describe_backend  # plain Python: no textual
+    from convonet.core.backend import describe_backend
 
     if output.backend:
         return
