@@ -92,3 +92,13 @@ def test_a_bad_params_file_for_the_app_is_one_line_exit_2(
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("convonet: error: ")
     assert str(bad) in lines[0] and "batch_size" in lines[0]
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_resuming_a_folder_that_is_no_run_is_the_users_mistake(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "notarun"
+    folder.mkdir()
+    assert main([command, "--resume", str(folder), "--results-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"convonet: error: {folder} is not a run folder: it has no run.json"]
