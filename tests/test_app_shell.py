@@ -229,7 +229,7 @@ async def test_a_screens_own_worker_failure_shows_the_error_dialog(make_app: Any
 
         app.screen.run_worker(fail, thread=True, exit_on_error=False, description="Loading")
         await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog), "error dialog")
-        assert app.screen.summary == "bad value in a screen worker"
+        assert app.screen.summary == "ValueError: bad value in a screen worker"  # internal
         await pilot.press("escape")
         assert app.current_mode == "params"
 

@@ -20,6 +20,7 @@ from rich.console import Console
 
 import convonet.tui.screens.data as data_screen
 from convonet.core.data import DataError, DataPrep
+from convonet.core.errors import ConvonetError
 from convonet.core.params import DataParams, ParamsError
 from convonet.core.state import Controller
 from convonet.noise import LOG_NAME, route_noise_to_log
@@ -122,6 +123,31 @@ def test_a_message_without_advice_gets_one_for_its_kind() -> None:
     assert denied.advice.startswith("Choose a file or folder you may use")
     full = describe_error(OSError(errno.ENOSPC, "No space left on device", "/r/run.csv"))
     assert full.advice.startswith("Free some disk space") and not full.internal
+
+
+def test_the_advice_and_title_are_the_error_classs() -> None:
+    text = describe_error(ParamsError("0 is out of range: expected 1..65536",
+                                      file="hyper.json", field="batch_size"))
+    assert text.advice == ParamsError.advice and text.title == ParamsError.title
+
+    class QuotaError(ConvonetError):
+        title = "Quota"
+        advice = "Ask for a larger quota."
+
+    quota = describe_error(QuotaError("the shared folder is over its quota"))
+    assert (quota.title, quota.advice) == ("Quota", "Ask for a larger quota.")
+    assert not quota.internal
+    said = describe_error(QuotaError("over quota; delete old runs"))
+    assert said.advice == "Delete old runs"  # the message's own advice comes first
+
+
+def test_a_bare_value_error_is_internal() -> None:
+    try:
+        raise ValueError("the training set is empty")
+    except ValueError as exc:
+        text = describe_error(exc)
+    assert text.internal and text.title == "Internal error"
+    assert text.summary == "ValueError: the training set is empty"
 
 
 def test_an_internal_error_keeps_its_traceback() -> None:

@@ -149,7 +149,7 @@ async def test_stop_half_way_keeps_the_model_and_a_partial_history(
         await wait_until(pilot, lambda: bool(batches), "the first batch")
         await wait_until(pilot, lambda: "batch" in text_of(screen, "#progress-line"),
                          "the progress line")
-        assert re.match(r"Epoch \d+/20 · batch \d/6 · ETA \d+:\d\d · loss ",
+        assert re.match(r"Epoch \d+/20 · batch \d/6 · ETA (\d+h)?(\d+m)?\d+s? · loss ",
                         text_of(screen, "#progress-line"))
         assert "lr 0.02" in text_of(screen, "#progress-line")
         assert screen.check_action("stop_training", ()) is True  # in the footer now
@@ -236,7 +236,7 @@ def test_ended_text_says_how_a_run_ended() -> None:
 
     done = TrainHistory(rows=[row(1), row(2)], validation=True, epochs=2)
     assert training_screen.ended_text(done) == (
-        "Done: 2 epochs, 0:03 · loss 0.500 · acc 0.800 · val loss 0.600 · val acc 0.700")
+        "Done: 2 epochs, 3s · loss 0.500 · acc 0.800 · val loss 0.600 · val acc 0.700")
     early = TrainHistory(rows=[row(1), row(2), row(3)], early_stopped=True,
                          restored_epoch=1, monitor="val_loss", epochs=10)
     assert training_screen.ended_text(early) == (

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convonet import __version__, keymap, serve
+from convonet.core.errors import ConvonetError, UsageError
 from convonet.core.storage import files_left_open
 from convonet.headless import add_commands, worker_left_running
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 PROG = "convonet"
 
 
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, exit status 2."""
+class CliError(UsageError):
+    """A problem with the app's options the user can fix; printed as one line, exit 2."""
 
 
 def _add_tui_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -84,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status = int(args.handler(args))
-    except CliError as exc:
+    except ConvonetError as exc:  # the user's to fix: one line, the class's exit status
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:
@@ -177,7 +178,7 @@ def run_tui(args: argparse.Namespace) -> int:
 def prepare_keras() -> str:
     """Import Keras now, quietly, and describe its backend and device for the header."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from convonet.tui.backend import describe_backend
+    from convonet.core.backend import describe_backend
 
     return describe_backend()
 

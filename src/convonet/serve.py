@@ -145,18 +145,13 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until Ctrl+C; returns the exit status."""
-    from convonet.cli import CliError
-
-    try:
-        check_args(args)
-        url = public_url(args.host, args.port, args.public_url)
-    except ServeError as exc:
-        raise CliError(str(exc)) from None
+    check_args(args)  # a ServeError: one line, exit status 2 (see convonet.cli.main)
+    url = public_url(args.host, args.port, args.public_url)
     try:
         from textual_serve.server import Server
     except ModuleNotFoundError as exc:
-        raise CliError(f"textual-serve is not installed ({exc.name}): "
-                       "python -m pip install textual-serve") from None
+        raise ServeError(f"textual-serve is not installed ({exc.name}): "
+                         "python -m pip install textual-serve") from None
 
     from convonet.cli import serve_notice
 
@@ -170,6 +165,6 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         server.serve()
     except OSError as exc:  # the port is taken, the address is not ours ...
-        raise CliError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") \
+        raise ServeError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") \
             from None
     return 0

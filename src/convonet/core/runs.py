@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from convonet.core.errors import ConvonetError
 from convonet.core.files import atomic_write_text
 from convonet.core.storage import writing
 
@@ -75,6 +76,13 @@ REPORT_CSV = "report.csv"
 CLASSIFICATIONS_CSV = "classifications.csv"
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+
+
+class NotARunFolder(ConvonetError, FileNotFoundError):
+    """A folder given as a run folder holds no run.json (a typo, or the wrong folder)."""
+
+    title = "Not a run folder"
+    advice = "Give a folder under <results>/runs/ that holds a run.json."
 
 
 def now_iso() -> str:
@@ -207,7 +215,7 @@ class RunFolder:
         """An existing run folder (checked: it must hold run.json)."""
         run = cls(path)
         if not (run.path / RUN_JSON).is_file():
-            raise FileNotFoundError(f"{run.path} is not a run folder: it has no {RUN_JSON}")
+            raise NotARunFolder(f"{run.path} is not a run folder: it has no {RUN_JSON}")
         return run
 
     @classmethod

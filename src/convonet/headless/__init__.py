@@ -16,8 +16,9 @@ signal's number; ``convonet train --resume RUN_DIR`` (or ``tune --resume``) cont
 When the terminal itself went away (SIGHUP, then EIO or EPIPE on every write), the output
 is dropped from then on (see ``convonet.hangup``) and the closing lines go to the log.
 
-Exit statuses: 0 done, 1 an unexpected failure (details in the log file), 2 a problem the
-user can fix (params, data, model, missing files; one line on stderr), 130 stopped.
+Exit statuses: 0 done, 1 an internal error in convonet (its traceback in the log file),
+2 a problem the user can fix (a ``ConvonetError``: params, data, model; a file error; one
+line on stderr) or the status its class names, 130 stopped.
 This module imports rich but never textual.
 """
 
@@ -52,7 +53,6 @@ from convonet.headless.output import (
     Output,
     epoch_line,
     one_line,
-    params_text,
 )
 from convonet.headless.parser import add_commands
 from convonet.headless.runner import (
@@ -60,24 +60,14 @@ from convonet.headless.runner import (
     Stopped,
     run_command,
     signals_as_interrupt,
-    user_errors,
     worker_left_running,
-)
-from convonet.headless.tables import (
-    history_table,
-    report_table,
-    status_text,
-    summary_table,
-    tuning_table,
 )
 
 __all__ = [
     "CLASSIFICATIONS_CSV", "COMMANDS", "CONFUSION_CSV", "DEFAULT_RESULTS_DIR", "EXIT_FAILED",
     "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "HISTORY_CSV", "PROG", "REPORT_CSV", "RUN_MODEL",
     "SHOWN_CLASSIFICATIONS", "Display", "Output", "Runner", "Stopped", "UsageError",
-    "add_commands", "dataset_line", "epoch_line", "history_table", "load_params",
-    "load_trained_model", "one_line", "params_text", "prep", "refuse_overwrite",
-    "report_table", "results_dir_of", "run_command", "run_path", "signals_as_interrupt",
-    "start_keras", "status_text", "summary_table", "tuning_table", "user_errors",
-    "worker_left_running",
+    "add_commands", "dataset_line", "epoch_line", "load_params", "load_trained_model",
+    "one_line", "prep", "refuse_overwrite", "results_dir_of", "run_command", "run_path",
+    "signals_as_interrupt", "start_keras", "worker_left_running",
 ]

@@ -4,13 +4,13 @@ data they load, and the one-line descriptions of what was loaded."""
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from convonet.core.errors import UsageError
 from convonet.noise import stderr_to_log
 
 if TYPE_CHECKING:
@@ -32,17 +32,12 @@ RUN_MODEL = "model.keras"
 SHOWN_CLASSIFICATIONS = 40
 
 
-class UsageError(Exception):
-    """A problem the user can fix (a missing option or file): one line, exit status 2."""
-
-
-
 def results_dir_of(args: argparse.Namespace) -> Path:
     """--results-dir, else $CONVONET_RESULTS_DIR, else ./app_results (as the app)."""
-    given: Path | None = getattr(args, "results_dir", None)
-    if given is not None:
-        return given
-    return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
+    from convonet.core.storage import resolve_results_dir
+
+    return resolve_results_dir(getattr(args, "results_dir", None))
+
 
 
 
@@ -138,7 +133,7 @@ def start_keras(output: Output) -> None:
     seconds TensorFlow takes to import. Also names the backend and device
     (``tensorflow · CPU``) for the output.
     """
-    from convonet.tui.backend import describe_backend  # plain Python: no textual
+    from convonet.core.backend import describe_backend
 
     if output.backend:
         return

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +25,19 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from convonet.core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from convonet.hangup import terminal_gone
+from convonet.rendering import params_text
 
 if TYPE_CHECKING:
     from convonet.core.events import Event
 
 PROG = "convonet"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 log = logging.getLogger("convonet.headless")
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "PROG", "Display", "Output",
+           "epoch_line", "one_line", "params_text"]
 
 
 @dataclass
@@ -232,10 +235,3 @@ def epoch_line(event: Any) -> Text:
     if event.partial:
         parts.append("(stopped during this epoch)")
     return Text("  ".join(parts))
-
-
-def params_text(params: dict[str, Any], only: Sequence[str] = ()) -> str:
-    """``init_rate=0.02 num_filters=16``: the searched fields when given, else all."""
-    names = [k for k in only if k in params] or sorted(params)
-    return " ".join(f"{k}={params[k]}" for k in names)
-

@@ -13,12 +13,11 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from convonet.core.errors import exit_code_of, is_user_error
 from convonet.hangup import check_hangup, guarded_output
-from convonet.headless.common import UsageError, results_dir_of
+from convonet.headless.common import results_dir_of
 from convonet.headless.output import (
-    EXIT_FAILED,
     EXIT_STOPPED,
-    EXIT_USAGE,
     PROG,
     Display,
     Output,
@@ -163,25 +162,6 @@ class Runner:
                 display.stopping()
 
 
-
-#: (module, class) of the errors whose message is the whole story.
-USER_ERRORS = (("convonet.core.params", "ParamsError"), ("convonet.core.data", "DataError"),
-               ("convonet.core.model", "ModelError"), ("convonet.core.tuning", "TuningError"))
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is the whole story: one line, exit 2, no traceback.
-
-    Taken only from modules already imported (an error cannot come from one that is not),
-    so a params error never waits for TensorFlow to import just to be classified.
-    """
-    found: list[type[BaseException]] = [UsageError, OSError, ValueError]
-    for module, name in USER_ERRORS:
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
-
-
 def run_command(args: argparse.Namespace) -> int:
     """Run one headless command with warnings kept in the log; returns the exit status."""
     output = Output(json_mode=bool(args.json), verbose=bool(args.verbose))
@@ -227,7 +207,7 @@ def signals_as_interrupt(runner: Runner) -> Iterator[None]:
 def _run(args: argparse.Namespace, output: Output) -> int:
     command = args.command
     runner = Runner(output)
-    from convonet.core.storage import check_writable, storage_error
+    from convonet.core.storage import check_writable
     from convonet.headless.commands import COMMANDS  # the commands import this module
 
     try:
@@ -243,24 +223,37 @@ def _run(args: argparse.Namespace, output: Output) -> int:
         output.emit_json({"command": command, "status": "stopped"})
         return EXIT_STOPPED
     except Exception as error:
-        # A full disk or a read-only folder: one message naming the file and what to do.
-        exc = storage_error(error, results_dir=results_dir_of(args)) or error
-        expected = isinstance(exc, user_errors())
+        return _failed(args, output, error)
+
+
+def _failed(args: argparse.Namespace, output: Output, error: Exception) -> int:
+    """One closing line for a failure; returns the exit status.
+
+    A user's mistake (a ``ConvonetError``, an ``OSError`` naming a file) says what is wrong
+    and exits with its class's status, without a traceback. Anything else is a fault in
+    convonet: its traceback always goes to the log, and the line says so and where.
+    """
+    from convonet.core.storage import storage_error
+
+    # A full disk or a read-only folder: one message naming the file and what to do.
+    exc = storage_error(error, results_dir=results_dir_of(args)) or error
+    where = f"the log {output.log_path}" if output.log_path is not None else "the log"
+    if is_user_error(exc):
         message = one_line(exc)
-        if not expected:
-            message = f"{type(exc).__name__}: {message}"
-        if not expected or message != str(exc).strip():
-            log.error("%s failed", command, exc_info=exc)
-            if output.log_path is not None:
-                message += f" (details in {output.log_path})"
-        if output.verbose:
-            import traceback
+        if message != str(exc).strip():  # the rest of a long message: in the log
+            log.warning("%s failed: %s", args.command, str(exc).strip())
+            message += f" (details in {where})"
+    else:
+        log.error("%s failed with an internal error", args.command, exc_info=exc)
+        message = (f"internal error in convonet: {type(exc).__name__}: {one_line(exc)} "
+                   f"(the traceback is in {where}; please report it)")
+    if output.verbose:
+        import traceback
 
-            traceback.print_exception(exc, file=sys.stderr)
-        output.error(message)
-        output.emit_json({"command": command, "status": "failed", "error": message})
-        return EXIT_USAGE if expected else EXIT_FAILED
-
+        traceback.print_exception(exc, file=sys.stderr)
+    output.error(message)
+    output.emit_json({"command": args.command, "status": "failed", "error": message})
+    return exit_code_of(exc)
 
 
 def _interrupted(args: argparse.Namespace, output: Output, runner: Runner) -> int:

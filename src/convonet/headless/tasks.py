@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convonet.core.storage import resolve_results_dir
 from convonet.headless.common import (
     dataset_line,
     load_params,
     load_trained_model,
+    results_dir_of,
     start_keras,
 )
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
     from convonet.core.params import DataParams
     from convonet.headless.output import Output
     from convonet.headless.runner import Runner
-
-
-def results_dir(args: argparse.Namespace) -> Path:
-    """--results-dir, else $CONVONET_RESULTS_DIR, else ./app_results (as the app)."""
-    return resolve_results_dir(getattr(args, "results_dir", None))
 
 
 def run_spec(runner: Runner, spec: Any, title: str, *, stoppable: bool = False) -> Any:
@@ -59,7 +54,7 @@ def testing_inputs(args: argparse.Namespace, output: Output, runner: Runner
                    ) -> tuple[Path, DataParams, keras.Model, list[str] | None, Path, Dataset]:
     """The results folder, data params, trained model (its class names and file) and the
     test set matched to the model's classes, for evaluate and predict."""
-    folder = results_dir(args)
+    folder = results_dir_of(args)
     data_params, _ = load_params(args, output, need_hyper=False)
     start_keras(output)
     model, names, model_path = load_trained_model(args, folder, data_params)
@@ -85,5 +80,5 @@ def skipped_json(outcome: Any, dataset: Any) -> dict[str, Any]:
             "skipped_csv": str(csv_path) if csv_path is not None else None}
 
 
-__all__ = ["load_set", "results_dir", "run_spec", "skipped_json", "skipped_note",
+__all__ = ["load_set", "run_spec", "skipped_json", "skipped_note",
            "testing_inputs"]

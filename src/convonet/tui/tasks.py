@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 from textual.worker import Worker, WorkerState
 
+from convonet.core.errors import ConvonetError, is_user_error
 from convonet.core.events import BatchProgress, Cancelled, CancelToken, Event, LoadProgress
 
 if TYPE_CHECKING:
@@ -224,22 +225,14 @@ class ErrorText:
     more: str = ""
     #: The formatted traceback; empty for the user's mistakes.
     traceback: str = ""
+    #: The kind of error (``ParamsError.title`` ...; "Internal error" for a fault in convonet).
+    title: str = ""
 
     @property
     def internal(self) -> bool:
         return bool(self.traceback)
 
 
-#: What to do, by error class name, when the message does not say.
-_ADVICE = {
-    "ParamsError": "Correct that value in the params file or on the params screen, then "
-                   "try again.",
-    "DataError": "Check the dataset folders in the data params, then load again.",
-    "ModelError": "Load a model file that fits the data, or build a new model on the model "
-                  "screen.",
-    "TuningError": "Check the tuning values in the hyper params, then tune again.",
-    "ResumeError": "Resume another run from the runs screen, or start a new one.",
-}
 _OS_ADVICE = {
     errno.ENOENT: "Check the path: that file or folder does not exist.",
     errno.ENOTDIR: "Check the path: a part of it is a file, not a folder.",
@@ -251,18 +244,9 @@ _OS_ADVICE = {
                   "again.",
 }
 _OS_DEFAULT_ADVICE = "Check the file or folder it names, then try again."
-_USER_DEFAULT_ADVICE = "Correct what it names, then try again."
-
-
-def is_user_error(error: BaseException) -> bool:
-    """A mistake the user can fix: bad params, data or model files, a missing file.
-
-    The same classes that end a headless command with one line and exit status 2, so the
-    app and headless agree on what deserves a traceback.
-    """
-    from convonet.headless import user_errors
-
-    return isinstance(error, user_errors())
+#: The kind of an error that is not a ``ConvonetError``: a file's, or a fault in convonet.
+FILE_ERROR_TITLE = "File error"
+INTERNAL_ERROR_TITLE = "Internal error"
 
 
 def split_advice(text: str) -> tuple[str, str]:
@@ -284,12 +268,22 @@ def split_advice(text: str) -> tuple[str, str]:
 
 
 def _fallback_advice(error: BaseException) -> str:
+    """What to do when the message does not say: for a file error the advice for its
+    errno, else the error class's advice."""
+    if isinstance(error, OSError) and error.errno in _OS_ADVICE:
+        return _OS_ADVICE[error.errno]
+    if isinstance(error, ConvonetError):
+        return error.advice
     if isinstance(error, OSError):
-        return _OS_ADVICE.get(error.errno or 0, _OS_DEFAULT_ADVICE)
-    for cls in type(error).__mro__:
-        if cls.__name__ in _ADVICE:
-            return _ADVICE[cls.__name__]
-    return _USER_DEFAULT_ADVICE
+        return _OS_DEFAULT_ADVICE
+    return ConvonetError.advice
+
+
+def _title(error: BaseException) -> str:
+    """The kind of error, for the dialog: the class's title, a file error's, or internal."""
+    if isinstance(error, ConvonetError):
+        return error.title
+    return FILE_ERROR_TITLE if is_user_error(error) else INTERNAL_ERROR_TITLE
 
 
 def describe_error(error: BaseException | str) -> ErrorText:
@@ -304,7 +298,8 @@ def describe_error(error: BaseException | str) -> ErrorText:
         summary = f"{type(error).__name__}: {text}" if text else type(error).__name__
         lines = summary.splitlines()
         return ErrorText(lines[0], lines[0], "", "\n".join(lines[1:]).strip(),
-                         "".join(traceback.format_exception(error)).rstrip())
+                         "".join(traceback.format_exception(error)).rstrip(),
+                         INTERNAL_ERROR_TITLE)
     lines = text.splitlines() or [type(error).__name__]
     first = lines[0].strip()
     shown = first
@@ -313,7 +308,7 @@ def describe_error(error: BaseException | str) -> ErrorText:
         shown = re.sub(r"^\[Errno -?\d+\] ", "", first)
     problem, advice = split_advice(shown)
     return ErrorText(first, problem, advice or _fallback_advice(error),
-                     "\n".join(lines[1:]).strip())
+                     "\n".join(lines[1:]).strip(), title=_title(error))
 
 
 def format_error(error: BaseException) -> tuple[str, str]:

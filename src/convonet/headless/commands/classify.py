@@ -14,19 +14,20 @@ from convonet.headless.common import (
     UsageError,
     load_params,
     load_trained_model,
+    results_dir_of,
     run_path,
     start_keras,
 )
 from convonet.headless.output import EXIT_OK, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tasks import results_dir, run_spec
+from convonet.headless.tasks import run_spec
 
 
 def cmd_classify(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     """Predicted class and confidence of new, unlabelled images; a CSV of them all."""
     from convonet.core.params import DataParams
 
-    folder = results_dir(args)
+    folder = results_dir_of(args)
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")

@@ -9,8 +9,8 @@ import time
 from convonet.headless.common import run_path
 from convonet.headless.output import EXIT_OK, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import report_table
 from convonet.headless.tasks import run_spec, skipped_json, skipped_note, testing_inputs
+from convonet.rendering import confusion_table, report_table
 
 
 def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int:
@@ -18,7 +18,6 @@ def cmd_predict(args: argparse.Namespace, output: Output, runner: Runner) -> int
     results_dir, data_params, model, names, model_path, test_set = testing_inputs(
         args, output, runner)
     from convonet.tasks.testing import PredictSpec
-    from convonet.tui.widgets.heatmap import confusion_table  # rich only
 
     started = time.monotonic()
     # The model's own class names, matched by index.

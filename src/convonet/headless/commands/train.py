@@ -16,18 +16,18 @@ from convonet.headless.common import (
     dataset_line,
     load_params,
     refuse_overwrite,
+    results_dir_of,
     start_keras,
 )
 from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import history_table, summary_table
 from convonet.headless.tasks import (
     load_set,
-    results_dir,
     run_spec,
     skipped_json,
     skipped_note,
 )
+from convonet.rendering import history_table, summary_table
 
 if TYPE_CHECKING:
     from convonet.core.runs import RunFolder
@@ -40,7 +40,7 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     With --resume RUN_DIR: continue that stopped or interrupted training at the epoch
     after its checkpoint, on its own params and training set.
     """
-    folder = results_dir(args)
+    folder = results_dir_of(args)
     resume = resumable_training(args) if getattr(args, "resume", None) is not None else None
     data_params, hyper_params = load_params(args, output)
     from convonet.core.model_files import default_model_path

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convonet.headless.common import dataset_line, load_params, start_keras
-from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output, params_text
+from convonet.headless.common import dataset_line, load_params, results_dir_of, start_keras
+from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output
 from convonet.headless.runner import Runner
-from convonet.headless.tables import tuning_table
-from convonet.headless.tasks import load_set, results_dir, run_spec, skipped_json, skipped_note
+from convonet.headless.tasks import load_set, run_spec, skipped_json, skipped_note
+from convonet.rendering import params_text, tuning_table
 
 if TYPE_CHECKING:
     from convonet.core.params import HyperParams
@@ -31,7 +31,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     With --resume RUN_DIR: continue that stopped or interrupted search, running only the
     folds it has not finished, on its own params and training set.
     """
-    folder = results_dir(args)
+    folder = results_dir_of(args)
     resume = resumable_search(args) if args.resume is not None else None
     data_params, hyper_params = load_params(args, output)
     start_keras(output)

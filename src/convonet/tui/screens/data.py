@@ -31,6 +31,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 from convonet.core.data import Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
+from convonet.rendering import display_path
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.images import ImageGrid
@@ -70,16 +71,6 @@ def load_dataset(params: DataParams, which: str, *, seed: int,
                     if train_classes is not None else None)
     outcome: LoadOutcome = execute(spec, report, cancel)
     return outcome.dataset
-
-
-def display_path(path: Path | None) -> str:
-    """Relative to the working folder when below it: shorter, and the same on any machine."""
-    if path is None:
-        return ""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 class SetPanel(Vertical):

@@ -7,7 +7,6 @@ is folded into the batch rate as it happens.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 
@@ -15,15 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-
-def format_duration(seconds: float) -> str:
-    """``m:ss`` (or ``h:mm:ss``), the way a progress bar shows time left."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+from convonet.rendering import format_duration
 
 
 def format_metrics(logs: Mapping[str, float | None], digits: int = 4) -> str:
