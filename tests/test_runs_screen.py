@@ -222,22 +222,6 @@ async def test_delete_from_the_opened_run_goes_back_to_the_list(
         assert screen.runs[0].name == "20250314-113000-training"
 
 
-class AppWithoutResume(ConvonetApp):
-    """An app that cannot resume runs (an embedding without the training screen's hook)."""
-
-    resume_run = None  # type: ignore[assignment]
-
-
-async def test_resume_is_greyed_out_with_a_reason_without_the_apps_hook(
-        make_app: Any, fixed_runs: Path) -> None:
-    app = make_app(AppWithoutResume, results_dir=fixed_runs)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_runs(pilot)
-        await move_to(pilot, screen, "20250314-113000-training")
-        assert screen.check_action("resume_run", ()) is None
-        assert "cannot resume" in str(screen.query_one("#runs-hint").render())
-
-
 class ResumingApp(ConvonetApp):
     """An app with the resume hook the runs screen calls."""
 

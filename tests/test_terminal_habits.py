@@ -455,7 +455,7 @@ def test_a_hang_up_during_training_leaves_no_process_and_ctrl_z_needs_a_shell(
 STUCK_APP = """
 import sys, threading
 from textual.binding import Binding
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 from convonet.tui import app as app_module
 
 app_module.SIGNAL_DEADLINE = 2
@@ -467,7 +467,7 @@ class StuckApp(app_module.ConvonetApp):
         print("stuck", file=sys.__stderr__, flush=True)
         threading.Event().wait()  # the event loop never comes back
 
-StuckApp(controller=Controller(), results_dir=sys.argv[1], backend_label="test").run()
+StuckApp(session=Session(), results_dir=sys.argv[1], backend_label="test").run()
 """
 
 

@@ -1,7 +1,9 @@
 """The convonet app: seven screens as modes, the command palette, dialogs, task failures.
 
-The app holds the ``Controller`` (params, datasets, model, results) so every screen sees the
+The app holds the ``Session`` (params, datasets, model, results) so every screen sees the
 same state, and each screen is an App mode: switching with 1-6 keeps its widgets as they were.
+A screen that changes the session calls ``session_changed``; the others hear of it through
+the ``session_change`` reactive they watch.
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
+from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from convonet import __version__
 from convonet.core.events import Notice
-from convonet.core.state import Controller
+from convonet.core.storage import resolve_results_dir
 from convonet.noise import LOG_NAME
 from convonet.tui.commands import MenuCommands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
 from convonet.tui.screens import SCREENS
 from convonet.tui.screens.params import unsaved_params_question
+from convonet.tui.screens.training import TrainingScreen
+from convonet.tui.screens.tuning import TuningScreen
+from convonet.tui.session import Aspect, Session, SessionChange
 from convonet.tui.tasks import (
     CoreEvent,
     TaskEnded,
@@ -46,14 +52,6 @@ log = logging.getLogger("convonet.app")
 # Never logging's last resort (stderr, where Textual draws): the results folder's log
 # gets these records through the root logger (cli.run_tui sets it up).
 log.addHandler(logging.NullHandler())
-
-#: Where results go when neither --results-dir nor CONVONET_RESULTS_DIR says otherwise.
-DEFAULT_RESULTS_DIR = "app_results"
-
-
-def default_results_dir() -> Path:
-    return Path(os.environ.get("CONVONET_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
-
 
 #: Seconds a SIGHUP/SIGTERM waits for running tasks to stop at their next batch or fold.
 SIGNAL_GRACE = 20.0
@@ -121,14 +119,18 @@ class ConvonetApp(App[None]):
                 tooltip="Suspend to the shell; fg brings the app back"),
     ]
 
-    def __init__(self, controller: Controller | None = None,
+    #: The latest change of the session; screens watch it to redraw what it touched.
+    session_change: var[SessionChange] = var(SessionChange())
+
+    def __init__(self, session: Session | None = None,
                  results_dir: str | os.PathLike[str] | None = None, *,
                  backend_label: str | None = None, notices: Sequence[str] = ()) -> None:
-        """``backend_label`` is computed (importing Keras) when not given; tests pass one."""
+        """``backend_label`` is computed (importing Keras) when not given; tests pass one.
+        ``results_dir`` (else the session's, else the default) is where runs are recorded."""
         super().__init__()
-        self.controller = controller if controller is not None else Controller()
-        self.results_dir = Path(results_dir) if results_dir is not None \
-            else default_results_dir()
+        self.session = session if session is not None else Session()
+        if results_dir is not None:
+            self.session.results_dir = resolve_results_dir(results_dir)
         if backend_label is None:
             from convonet.tui.backend import describe_backend
 
@@ -143,11 +145,24 @@ class ConvonetApp(App[None]):
         self.title = f"convonet · {backend_label}"
         self.refresh_params_label()
 
+    # ---- the session -------------------------------------------------------------------
+    @property
+    def results_dir(self) -> Path:
+        """Where runs, models, screenshots and the log go."""
+        return self.session.results_dir
+
+    def session_changed(self, *what: Aspect) -> None:
+        """Tell every screen that the session changed (``what``: the aspects touched)."""
+        if "params" in what:
+            self.refresh_params_label()
+        self.session_change = SessionChange(self.session_change.serial + 1,
+                                            frozenset(what))
+
     # ---- state shown in the header ---------------------------------------------------
     def params_label(self) -> str:
         """The loaded params files by name, for the header."""
-        data = self.controller.data_params.path
-        hyper = self.controller.hyper_params.path
+        data = self.session.data_params.path
+        hyper = self.session.hyper_params.path
         if data is None and hyper is None:
             return "no params files"
         return " · ".join(p.name if p is not None else "unsaved" for p in (data, hyper))
@@ -369,10 +384,9 @@ class ConvonetApp(App[None]):
             raise ResumeError(f"cannot resume: {problem}")
         # The run's own screen resumes it, so its progress shows live as a new run's does.
         await self.switch_mode("training" if run.task == "training" else "tuning")
-        screen: Any = self.screen
-        resume = getattr(screen, "resume_run", None)
-        if callable(resume):
-            resume(run)
+        screen = self.screen
+        if isinstance(screen, (TrainingScreen, TuningScreen)):
+            screen.resume_run(run)
 
     # ---- screens ---------------------------------------------------------------------
     async def action_goto(self, name: str) -> None:
@@ -442,6 +456,8 @@ class ConvonetApp(App[None]):
         state = event.state
         if state == WorkerState.CANCELLED and handle is not None:
             handle.cancel()
+        if handle is not None and state == WorkerState.RUNNING:
+            self.session_changed("tasks")
         if state == WorkerState.ERROR:
             if is_cancellation(worker.error):
                 state = WorkerState.CANCELLED
@@ -452,6 +468,7 @@ class ConvonetApp(App[None]):
             handle.target.post_message(TaskEnded(handle.name, state, worker.result,
                                                  worker.error))
             handle.ended = True
+            self.session_changed("tasks")
         self.tasks.prune()
 
     def show_worker_error(self, worker: Worker[Any]) -> None:
@@ -486,9 +503,9 @@ class ConvonetApp(App[None]):
         if running:
             names = ", ".join(sorted({h.name for h in running}))
             return f"A task is running ({names}). Stop it and quit?"
-        if self.controller.model_dirty:
+        if self.session.model_dirty:
             return "The model has changed since it was last saved. Quit without saving?"
-        return unsaved_params_question(self.controller)
+        return unsaved_params_question(self.session)
 
     async def action_quit(self) -> None:
         """Quit, asking first while a task runs or the model is unsaved."""

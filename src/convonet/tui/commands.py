@@ -126,7 +126,7 @@ def _target(app: App[Any], command: MenuCommand) -> tuple[DOMNode | type | None,
     try:
         return app.get_screen_stack(command.screen)[0], name, params
     except (KeyError, IndexError):
-        modes: dict[str, Any] = getattr(app, "MODES", {})
+        modes: dict[str, Any] = dict(app.MODES)
         return modes.get(command.screen), name, params
 
 

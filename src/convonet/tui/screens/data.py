@@ -32,10 +32,11 @@ from convonet.core.data import DataPrep, Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.images import ImageGrid
 
-#: which -> (words, controller attribute)
+#: which -> (words, session attribute)
 SETS: dict[str, tuple[str, str]] = {
     "train": ("training set", "train_set"),
     "test": ("test set", "test_set"),
@@ -263,9 +264,10 @@ class DataScreen(ConvonetScreen):
         self.query_one("#data-body").focus()
         self.refresh_sets()
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
         """The data params may have changed on the params screen: update the hints."""
-        self.refresh_sets()
+        if what & {"params", "data"}:
+            self.refresh_sets()
 
     @on(Resize)
     def _resized(self, event: Resize) -> None:
@@ -274,11 +276,11 @@ class DataScreen(ConvonetScreen):
 
     # ---- state -----------------------------------------------------------------------
     def dataset(self, which: str) -> Dataset | None:
-        return getattr(self.controller, SETS[which][1])  # type: ignore[no-any-return]
+        return self.session.train_set if which == "train" else self.session.test_set
 
     def _why_not(self, which: str) -> str | None:
         """Why ``which`` cannot be loaded now, or None."""
-        params = self.controller.data_params
+        params = self.session.data_params
         if which == "train" and params.train_path is None:
             return "no train_dir in the data params: set it on the Params screen (1, then e)"
         if which == "test" and dataset_root(params, "test") is None:
@@ -315,7 +317,7 @@ class DataScreen(ConvonetScreen):
             if why is not None:
                 panel.show_empty(f"Not loaded: {why}.")
             else:
-                root = dataset_root(self.controller.data_params, which)
+                root = dataset_root(self.session.data_params, which)
                 key = "t" if which == "train" else "T"
                 panel.show_empty(f"Not loaded. {key} loads it from {display_path(root)}")
         self._draw_samples()
@@ -338,8 +340,8 @@ class DataScreen(ConvonetScreen):
         self.query_one("#load-progress").border_subtitle = "c cancels"
         self.query_one("#load-label", Label).update("Listing the files…")
         self.query_one("#load-bar", ProgressBar).update(total=None, progress=0)
-        self._handle = run_task(self, load_dataset, self.controller.data_params, which,
-                                seed=int(self.controller.hyper_params.seed),
+        self._handle = run_task(self, load_dataset, self.session.data_params, which,
+                                seed=int(self.session.hyper_params.seed),
                                 train_classes=train_classes, name=f"loading the {words}",
                                 description=f"Loading the {words}")
         self.query_one("#data-body").scroll_home(animate=False)
@@ -389,7 +391,11 @@ class DataScreen(ConvonetScreen):
         words = SETS[which][0]
         if message.ok and isinstance(message.result, Dataset):
             ds = message.result
-            setattr(self.controller, SETS[which][1], ds)
+            if which == "train":
+                self.session.train_set = ds
+            else:
+                self.session.test_set = ds
+            self.app.session_changed("data")
             self._samples_of = which
             self._draw = 0
             skipped = f", {len(ds.skipped)} skipped" if ds.skipped else ""

@@ -9,13 +9,12 @@ every few seconds.
 
 Everything shown comes from the run folders (``convonet.core.run_history``), not from the
 app's memory, so runs of the headless commands and of earlier sessions are here too.
-Resuming belongs to the app: ``r`` calls ``app.resume_run(path)`` when the app has it, and
-otherwise stays greyed out with the reason below the table.
+Resuming belongs to the app: ``r`` calls ``app.resume_run(path)``, which hands the run to
+the training or tuning screen.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,44 +76,26 @@ def run_line(run: RunSummary) -> Text:
     return line
 
 
-def resume_hook(app: Any) -> Any:
-    """The app's ``resume_run(path)``, when this app provides one."""
-    hook = getattr(app, "resume_run", None)
-    return hook if callable(hook) else None
-
-
-def resume_reason(app: Any, run: RunSummary | None) -> str | None:
+def resume_reason(run: RunSummary | None) -> str | None:
     """Why ``run`` cannot be resumed now, or None when it can."""
     if run is None:
         return "no run selected"
     if not run.resumable:
         return f"only an interrupted run resumes; this one is {run.status}"
-    if resume_hook(app) is None:
-        return "this version of the app cannot resume runs"
     return None
 
 
 async def call_resume(screen: ConvonetScreen, run: RunSummary) -> None:
-    """Hand the run to the app's resume hook; a refusal is shown, the app goes on."""
-    hook = resume_hook(screen.app)
-    if hook is None:
-        screen.notify(resume_reason(screen.app, run) or "cannot resume", severity="warning")
-        return
+    """Hand the run to the app's resume; a refusal is shown, the app goes on."""
     try:
-        result = hook(run.path)
-        if inspect.isawaitable(result):
-            await result
-    except Exception as exc:  # the hook's refusal (fingerprint changed ...) is shown
-        show: Any = getattr(screen.app, "show_error", None)
-        if callable(show):
-            show(f"Resuming {run.name} failed", exc)
-        else:
-            screen.notify(f"Resuming {run.name} failed: {exc}", severity="error")
+        await screen.app.resume_run(run.path)
+    except Exception as exc:  # the refusal (fingerprint changed ...) is shown
+        screen.app.show_error(f"Resuming {run.name} failed", exc)
 
 
 def confirm_delete(screen: ConvonetScreen, run: RunSummary, done: Any) -> None:
     """Ask, then delete ``run``'s folder; ``done(deleted: bool)`` is called after."""
-    results_dir = getattr(screen.app, "results_dir", Path("app_results"))
+    results_dir = screen.app.results_dir
 
     def answered(yes: bool | None) -> None:
         if not yes:
@@ -210,7 +191,7 @@ class RunsScreen(ConvonetScreen):
     # ---- the list --------------------------------------------------------------------
     @property
     def results_dir(self) -> Path:
-        return Path(getattr(self.app, "results_dir", "app_results"))
+        return self.app.results_dir
 
     @property
     def selected(self) -> RunSummary | None:
@@ -277,7 +258,7 @@ class RunsScreen(ConvonetScreen):
             if run.error:
                 lines.append(f"{run.status}: {run.error}")
             if run.resumable:
-                reason = resume_reason(self.app, run)
+                reason = resume_reason(run)
                 lines.append("r resumes this run" if reason is None
                              else f"cannot resume: {reason}")
         if self.marked:
@@ -318,7 +299,7 @@ class RunsScreen(ConvonetScreen):
             run = self.selected
             return True if run is not None and run.status != "running" else None
         if action == "resume_run":
-            return True if resume_reason(self.app, self.selected) is None else None
+            return True if resume_reason(self.selected) is None else None
         return True
 
     def action_refresh_runs(self) -> None:
@@ -412,7 +393,7 @@ class RunScreen(ConvonetScreen):
             if run.error:
                 yield Static(f"{run.status}: {run.error}", id="run-error", markup=False)
             if run.resumable:
-                reason = resume_reason(self.app, run)
+                reason = resume_reason(run)
                 yield Static("r resumes this run" if reason is None
                              else f"cannot resume: {reason}", classes="note")
             with TabbedContent(id="run-tabs"):
@@ -521,7 +502,7 @@ class RunScreen(ConvonetScreen):
         if action == "resume_run":
             if not self.summary.resumable:
                 return False
-            return True if resume_reason(self.app, self.summary) is None else None
+            return True if resume_reason(self.summary) is None else None
         if action == "delete_run":
             return True if self.summary.status != "running" else None
         return True

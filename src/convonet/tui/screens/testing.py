@@ -7,7 +7,7 @@ file or a folder of new images, and ``x`` exports those results as CSV. Each key
 out while it cannot run, and the line at the top says why.
 
 Keras work runs in thread workers (``run_task``); results arrive as ``TaskEnded`` on the UI
-thread and are also kept on the controller, so they survive screen switches.
+thread and are also kept on the session, so they survive screen switches.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import TaskEnded, run_task
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.confusion_grid import class_axis_label as class_label
@@ -49,8 +50,6 @@ WRONG_LABEL_MAX = 40
 WRONG_NAME_MAX = 14
 
 _TASKS = ("evaluate", "predict", "classify_images")
-#: Where the model screen keeps the class names of the model it built or loaded.
-MODEL_NAMES_KEY = "model_class_names"
 
 
 def shorten(text: str, width: int) -> str:
@@ -276,23 +275,23 @@ class TestingScreen(ConvonetScreen):
         classified = self.query_one("#classified-table", DataTable)
         for label in ("file", "predicted", "confidence", "top 3"):
             classified.add_column(label, key=label)
-        self.sync_from_controller()
+        self.sync_from_session()
         self.query_one("#testing-body").focus()
 
-    def on_screen_resume(self) -> None:
-        """Other screens change the model and the test set: catch up when shown again."""
-        self.sync_from_controller()
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Other screens change the model and the test set, tasks start and end."""
+        self.sync_from_session()
 
     # ---- state -------------------------------------------------------------------------
     def _model(self) -> Any:
-        """The keras.Model the controller holds (unwrapping a NetModel if given one)."""
-        model = self.controller.model
+        """The keras.Model the session holds (unwrapping a NetModel if given one)."""
+        model = self.session.model
         if model is not None and not hasattr(model, "predict"):
             model = getattr(model, "model", None)
         return model
 
     def _current_key(self) -> tuple[int, int]:
-        return (id(self._model()), id(self.controller.test_set))
+        return (id(self._model()), id(self.session.test_set))
 
     def _model_classes(self) -> int | None:
         io = self._model_io()
@@ -306,15 +305,15 @@ class TestingScreen(ConvonetScreen):
         from convonet.core.model import read_class_names
 
         count = self._model_classes()
-        kept = self.controller.extras.get(MODEL_NAMES_KEY)
-        if isinstance(kept, list) and len(kept) == count:
+        kept = self.session.class_names
+        if kept is not None and len(kept) == count:
             return [str(name) for name in kept]
-        path = self.controller.model_path
+        path = self.session.model_path
         if path is not None:
             names = read_class_names(path)
             if names is not None and len(names) == count:
                 return names
-        train = self.controller.train_set
+        train = self.session.train_set
         if train is not None and len(train.class_names) == count:
             return list(train.class_names)
         return None
@@ -325,12 +324,11 @@ class TestingScreen(ConvonetScreen):
             return None if self._classified else "classify images first (c)"
         if action not in _TASKS:
             return None
-        running = getattr(self.app, "tasks", None)
-        if self._busy or (running is not None and running.running()):
+        if self._busy or self.tasks_running():
             return "wait for the running task to finish"
         if self._model() is None:
             return "no model: initialize one or load one on the Model screen (3)"
-        if action != "classify_images" and self.controller.test_set is None:
+        if action != "classify_images" and self.session.test_set is None:
             return "no test set: load it on the Data screen (2)"
         return None
 
@@ -338,9 +336,9 @@ class TestingScreen(ConvonetScreen):
         """Grey out (None) what cannot run yet; the status line says why."""
         return True if self.why_not(action) is None else None
 
-    def sync_from_controller(self) -> None:
-        """Show what the controller holds and refresh the keys and the status line."""
-        c = self.controller
+    def sync_from_session(self) -> None:
+        """Show what the session holds and refresh the keys and the status line."""
+        c = self.session
         if c.evaluation is not self._evaluation:
             self.show_evaluation(c.evaluation)
         if c.prediction is not self._prediction:
@@ -351,7 +349,7 @@ class TestingScreen(ConvonetScreen):
 
     def update_status(self) -> None:
         """The model and test set in use, what is running, and why keys are greyed out."""
-        c = self.controller
+        c = self.session
         line = Text()
         model = self._model()
         if model is None:
@@ -365,7 +363,7 @@ class TestingScreen(ConvonetScreen):
         if test is None:
             line.append("Test set: none", style="bold")
         else:
-            where = Path(test.root).name if getattr(test, "root", None) else "loaded"
+            where = Path(test.root).name if test.root is not None else "loaded"
             line.append(f"Test set: {where}", style="bold")
             line.append(f" ({len(test.y)} images")
             io = self._model_io()
@@ -441,7 +439,9 @@ class TestingScreen(ConvonetScreen):
         """Check the model against the test set before any work starts; show why not."""
         from convonet.core.model import ModelError, check_fits
 
-        test = self.controller.test_set
+        test = self.session.test_set
+        if test is None:
+            return False
         try:
             check_fits(self._model(), test.image_shape, test.num_classes)
         except ModelError as exc:
@@ -452,14 +452,10 @@ class TestingScreen(ConvonetScreen):
     def _error(self, title: str, error: BaseException | str) -> None:
         """The app's error dialog with our own message: it names the files and shapes
         already, and a traceback would only hide it."""
-        show: Any = getattr(self.app, "show_error", None)
-        if callable(show):
-            show(title, str(error))
-        else:
-            self.notify(f"{title}: {error}", severity="error")
+        self.app.show_error(title, str(error))
 
     def _results_dir(self) -> Path:
-        return Path(self.app.results_dir)  # type: ignore[attr-defined]
+        return self.app.results_dir
 
     def _start(self, busy: str) -> None:
         self._busy = busy
@@ -471,25 +467,29 @@ class TestingScreen(ConvonetScreen):
         if self._refuse("evaluate") or not self._fits_test_set() \
                 or self.results_refused("Evaluation"):
             return
-        test = self.controller.test_set
+        test = self.session.test_set
+        if test is None:
+            return
         self._start(f"Evaluating {len(test.y)} test images")
         self._made_with["evaluation"] = self._current_key()
         run_task(self, evaluate_task, self._model(), test, name="evaluation",
                  description="Evaluation", results_dir=self._results_dir(),
-                 model_path=self.controller.model_path)
+                 model_path=self.session.model_path)
 
     def action_predict(self) -> None:
         """Prediction: the confusion heatmap and per-class scores (Tasks › Prediction)."""
         if self._refuse("predict") or not self._fits_test_set() \
                 or self.results_refused("Prediction"):
             return
-        test = self.controller.test_set
+        test = self.session.test_set
+        if test is None:
+            return
         self._start(f"Predicting {len(test.y)} test images")
         self._made_with["prediction"] = self._current_key()
-        out_dir = Path(self.app.results_dir)  # type: ignore[attr-defined]
+        out_dir = self.app.results_dir
         run_task(self, predict_task, self._model(), test, self.model_class_names(), out_dir,
                  name="prediction", description="Prediction",
-                 model_path=self.controller.model_path)
+                 model_path=self.session.model_path)
 
     def action_classify_images(self) -> None:
         """Pick an image or a folder of images and classify them (beyond the seed)."""
@@ -501,7 +501,7 @@ class TestingScreen(ConvonetScreen):
         from convonet.core.testing import IMAGE_SUFFIXES
         from convonet.tui.widgets.file_picker import FilePicker
 
-        start = self._pick_start or self.controller.data_params.test_path or Path.cwd()
+        start = self._pick_start or self.session.data_params.test_path or Path.cwd()
 
         def picked(path: Path | None) -> None:
             if path is None:
@@ -511,7 +511,7 @@ class TestingScreen(ConvonetScreen):
             run_task(self, classify_task, self._model(), path, params,
                      self._classify_names(), name="classification",
                      description="Classifying images", results_dir=self._results_dir(),
-                     model_path=self.controller.model_path)
+                     model_path=self.session.model_path)
             self._classified_from = path
 
         self.app.push_screen(FilePicker("Classify images: pick an image or a folder",
@@ -526,7 +526,7 @@ class TestingScreen(ConvonetScreen):
         """
         from convonet.core.model import ModelError, model_io_shape
 
-        params = self.controller.data_params
+        params = self.session.data_params
         try:
             shape, _ = model_io_shape(self._model())
         except ModelError as exc:
@@ -548,7 +548,7 @@ class TestingScreen(ConvonetScreen):
 
     def _classify_names(self) -> list[str] | None:
         names = self.model_class_names()
-        test = self.controller.test_set
+        test = self.session.test_set
         if names is None and test is not None and test.num_classes == self._model_classes():
             names = list(test.class_names)
         return names
@@ -559,7 +559,7 @@ class TestingScreen(ConvonetScreen):
             return
         from convonet.tui.widgets.file_picker import FilePicker
 
-        results = Path(self.app.results_dir)  # type: ignore[attr-defined]
+        results = self.app.results_dir
         try:
             results.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # the picker then starts at the nearest folder that exists
@@ -593,12 +593,12 @@ class TestingScreen(ConvonetScreen):
         self._busy = ""
         if message.ok:
             if message.task == "evaluation":
-                self.controller.evaluation = message.result
+                self.session.evaluation = message.result
                 self.show_evaluation(message.result)
                 self._reveal("#evaluation")
             elif message.task == "prediction":
                 outcome: PredictOutcome = message.result
-                self.controller.prediction = outcome.prediction
+                self.session.prediction = outcome.prediction
                 self.show_prediction(outcome.prediction, saved=outcome.saved,
                                      save_error=outcome.save_error)
                 self._reveal("#prediction")
@@ -607,6 +607,8 @@ class TestingScreen(ConvonetScreen):
                 self._reveal("#classified")
                 if message.result:
                     self.query_one("#classified-table", DataTable).focus()
+            if message.task in ("evaluation", "prediction"):
+                self.app.session_changed("results")
         self._mark_stale()
         self.update_status()
         self.refresh_bindings()
@@ -691,7 +693,7 @@ class TestingScreen(ConvonetScreen):
 
     def _matching_note(self, prediction: Prediction) -> Text:
         """Say so when the test folders' names are not the model's classes (shown instead)."""
-        test = self.controller.test_set
+        test = self.session.test_set
         names = list(prediction.class_names)  # the model's classes, matched by index
         folders = list(getattr(test, "class_names", None) or [])
         if len(folders) != len(names) or folders == names:
@@ -704,7 +706,7 @@ class TestingScreen(ConvonetScreen):
     def _show_wrong(self, prediction: Prediction) -> None:
         """The strip of wrong predictions the model was surest of, from the test images."""
         strip = self.query_one("#wrong-strip", MistakeStrip)
-        test = self.controller.test_set
+        test = self.session.test_set
         x = getattr(test, "x", None)
         names = prediction.class_names
         wrong = prediction.most_confident_wrong(WRONG_SHOWN)

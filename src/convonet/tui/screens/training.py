@@ -1,11 +1,11 @@
 """The training screen: training only / with validation in a worker, live charts, stop.
 
 Keys: ``t`` Training Only, ``v`` Training With Validation, ``s`` Stop (shown only while a run
-is going). Each run trains ``controller.model`` from its current weights, so pressing ``t``
+is going). Each run trains ``session.model`` from its current weights, so pressing ``t``
 again continues; a fresh start is ``i`` on the Model screen. A stop ends the run at the next
 batch, keeps the weights and the history so far (the last epoch marked partial).
 
-The history of the latest run lives in ``controller.history``; the charts and the epoch
+The history of the latest run lives in ``session.history``; the charts and the epoch
 table are redrawn from it whenever the screen comes back, so they survive screen switches
 and follow a model replaced on the Model screen. While a run is going, epochs are collected
 as they come and drawn at most four times a second, however fast the epochs are.
@@ -33,7 +33,8 @@ from convonet.core.events import (
     TrainStart,
 )
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.model import CLASS_NAMES_KEY, SAVE_TO_KEY, right
+from convonet.tui.screens.model import right
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
@@ -160,7 +161,7 @@ class TrainingScreen(ConvonetScreen):
         self._drawn_rows = 0
         self._pending = False
         self._timer: Timer | None = None
-        self._drawn_history: Any = None  # the controller.history the charts show
+        self._drawn_history: Any = None  # the session.history the charts show
         self._drawn_model: Any = None
         self._epochs_trained: dict[int, int] = {}  # id(model) -> epochs run on it here
         self._shown: tuple[Any, ...] | None = None
@@ -183,12 +184,11 @@ class TrainingScreen(ConvonetScreen):
                            ("Val loss", "val_loss"), ("Val accuracy", "val_accuracy"),
                            ("LR", "lr"), ("Time", "seconds"), ("Batches", "batches")):
             table.add_column(label, key=key)
-        self._draw_history(self.controller.history)
+        self._draw_history(self.session.history)
         self._sync(force=True)
-        # Data or a model may arrive from other screens: keep keys and reasons current.
-        self.set_interval(1.0, self._sync)
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Data, a model, params or a task changed (maybe on another screen)."""
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
@@ -201,15 +201,14 @@ class TrainingScreen(ConvonetScreen):
         return self._job is not None
 
     def _other_task_running(self) -> bool:
-        tasks = getattr(self.app, "tasks", None)
-        return bool(tasks is not None and tasks.running()) and not self.running
+        return self.tasks_running() and not self.running
 
     def blocked_reason(self, validation: bool) -> str | None:
         """Why training cannot start now, or None when it can.
 
         ``validation`` needs nothing more: the hyper params keep validation_split above 0.
         """
-        c = self.controller
+        c = self.session
         if self.running:
             return "training is running: s stops it"
         if self._other_task_running():
@@ -235,10 +234,10 @@ class TrainingScreen(ConvonetScreen):
             return self.running and not self._stopping
         return True
 
-    # ---- drawing what the controller holds -------------------------------------------
+    # ---- drawing what the session holds ----------------------------------------------
     def _sync(self, force: bool = False) -> None:
         """Redraw keys, the info lines and (between runs) the history, if they changed."""
-        c = self.controller
+        c = self.session
         key = (id(c.model), id(c.train_set), id(c.history), c.model_dirty, self.running,
                self._stopping, self._other_task_running(), id(c.hyper_params))
         if key == self._shown and not force:
@@ -251,7 +250,7 @@ class TrainingScreen(ConvonetScreen):
             self._draw_history(c.history)
 
     def _draw_info(self) -> None:
-        c = self.controller
+        c = self.session
         info = self.query_one("#train-info", Static)
         reason_box = self.query_one("#train-reason", Static)
         parts = []
@@ -286,12 +285,12 @@ class TrainingScreen(ConvonetScreen):
     def _draw_history(self, history: TrainHistory | None) -> None:
         """Charts, table and the ended line from a finished (or stopped) run's history."""
         self._drawn_history = history
-        self._drawn_model = self.controller.model
+        self._drawn_model = self.session.model
         rows = history.as_rows() if history is not None else []
         self._set_rows(rows)
         if history is None:
             self.progress.show_text("No training yet for this model" if
-                                    self.controller.model is not None else "", bar=False)
+                                    self.session.model is not None else "", bar=False)
             return
         batches = max((r.batches for r in history.rows if not r.partial), default=0) or \
             max((r.batches for r in history.rows), default=1)
@@ -341,7 +340,7 @@ class TrainingScreen(ConvonetScreen):
     def _start(self, validation: bool) -> None:
         if self.blocked_reason(validation) or self.results_refused("Training"):
             return
-        c = self.controller
+        c = self.session
         self._config = c.hyper_params.first()
         self._validation = validation
         self._stopping = False
@@ -353,9 +352,10 @@ class TrainingScreen(ConvonetScreen):
         self.progress.show_text(f"{what}: starting…", bar=False)
         self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
                               validation, name=TASK_NAME, description=what,
-                              results_dir=getattr(self.app, "results_dir", None),
+                              results_dir=self.app.results_dir,
                               data_params=c.data_params)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
+        self.app.session_changed("model")
         self._sync(force=True)
 
     def resume_run(self, run: RunFolder) -> bool:
@@ -380,7 +380,7 @@ class TrainingScreen(ConvonetScreen):
         if self.results_refused("Resuming training", run.path):
             return False
         info = run.info
-        c = self.controller
+        c = self.session
         try:
             self._config = HyperParams.load(run.file(HYPER_PARAMS_JSON)).first()
         except (OSError, ValueError) as exc:
@@ -464,7 +464,7 @@ class TrainingScreen(ConvonetScreen):
             self._timer.stop()
             self._timer = None
         self._flush()
-        c = self.controller
+        c = self.session
         model = c.model
         self._job = None
         self._stopping = False
@@ -480,11 +480,12 @@ class TrainingScreen(ConvonetScreen):
                 c.model_path = None
                 c.model_dirty = True
                 names = info.get("class_names") or getattr(c.train_set, "class_names", None)
-                c.extras[CLASS_NAMES_KEY] = list(names) if names else None
+                c.class_names = list(names) if names else None
+                c.model_config = None
             if run is not None:  # Save proposes the file this run's training belongs in
                 from convonet.core.model_files import run_save_to
 
-                c.extras[SAVE_TO_KEY] = run_save_to(info, run.path)
+                c.save_to = run_save_to(info, run.path)
             c.history = history
             if model is not None:
                 self._epochs_trained[id(model)] = \
@@ -502,4 +503,5 @@ class TrainingScreen(ConvonetScreen):
             self.progress.show_text(f"Training {what} after {ran} epoch"
                                     f"{'s' if ran != 1 else ''} · the model keeps the "
                                     "weights it reached")
+        self.app.session_changed("model", "history")
         self._sync(force=True)

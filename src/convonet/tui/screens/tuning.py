@@ -15,7 +15,7 @@ run, ranked or applied. A stop ends the fit in progress at its next batch
 (``folds.jsonl`` as they finish, ``results.csv`` at the end). After the search, "Grid Search
 Results" holds one row per combination, best first.
 
-The last result lives in ``controller.tuning`` (a ``TuneResult``), so the tables come back
+The last result lives in ``session.tuning`` (a ``TuneResult``), so the tables come back
 after screen switches and the result can be applied later. The core is imported only when
 a search starts (it pulls in Keras).
 """
@@ -37,7 +37,7 @@ from textual.widgets import ProgressBar, Static
 from convonet.core.architecture import all_invalid_message, grid_problems
 from convonet.core.events import CancelToken, Reporter
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.params import set_dirty
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
 from convonet.tui.widgets.sortable_table import Column, SortableTable
 from convonet.tui.widgets.train_progress import format_duration
@@ -256,13 +256,12 @@ class TuningScreen(ConvonetScreen):
 
     def on_mount(self) -> None:
         self.bar.display = False
-        self._set_partial_columns(list(self.controller.hyper_params.searched()),
-                                  str(self.controller.hyper_params.search))
+        self._set_partial_columns(list(self.session.hyper_params.searched()),
+                                  str(self.session.hyper_params.search))
         self._sync(force=True)
-        # Data and params may change on other screens: keep keys, plan and reasons current.
-        self.set_interval(1.0, self._sync)
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Data, params or a task changed (maybe on another screen)."""
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
@@ -284,17 +283,16 @@ class TuningScreen(ConvonetScreen):
 
     @property
     def result(self) -> TuneResult | None:
-        """The last search's result, if the controller holds one."""
-        found = self.controller.tuning
+        """The last search's result, if the session holds one."""
+        found = self.session.tuning
         return found if found is not None and hasattr(found, "best_params") else None
 
     def _other_task_running(self) -> bool:
-        tasks = getattr(self.app, "tasks", None)
-        return bool(tasks is not None and tasks.running()) and not self.running
+        return self.tasks_running() and not self.running
 
     def blocked_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run now, or None when it can (shown on the status line)."""
-        c = self.controller
+        c = self.session
         if action == "tune":
             if self.running:
                 return "tuning is running: s stops it"
@@ -336,7 +334,7 @@ class TuningScreen(ConvonetScreen):
     # ---- drawing ---------------------------------------------------------------------
     def _sync(self, force: bool = False) -> None:
         """Redraw keys, plan, status and (between searches) the last result if they changed."""
-        c = self.controller
+        c = self.session
         hp = c.hyper_params
         key = (id(c.train_set), id(hp), id(c.tuning), self.running, self._stopping,
                self._other_task_running(), self._run_dir)
@@ -352,7 +350,7 @@ class TuningScreen(ConvonetScreen):
 
     def _draw_plan(self) -> None:
         """The info lines between searches: what ``t`` would run now."""
-        c = self.controller
+        c = self.session
         try:
             text = f"{plan_text(c.hyper_params, c.train_set)}\n{searched_text(c.hyper_params)}"
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -511,14 +509,14 @@ class TuningScreen(ConvonetScreen):
         """Tuning (the seed's menu item): search the grid in a worker, folds as they come."""
         if self.blocked_reason("tune") or self.results_refused("Tuning"):
             return
-        c = self.controller
+        c = self.session
         hp = c.hyper_params
         self._start_fresh(hp)
         # Copies: the run folder saves params next to its record, which re-points a params
         # object's path there; the loaded files must keep theirs.
         data_params = c.data_params.edit() if c.data_params is not None else None
         self._job = run_task(self, tune_task, c.train_set, hp.edit(),
-                             Path(getattr(self.app, "results_dir", "app_results")),
+                             self.app.results_dir,
                              data_params, name=TASK_NAME, description="Tuning")
         self.partial.focus()
         self._sync(force=True)
@@ -558,7 +556,7 @@ class TuningScreen(ConvonetScreen):
 
     def _start_fresh(self, hyper_params: HyperParams) -> None:
         """Clear the last search's numbers, tables and result before a new one."""
-        c = self.controller
+        c = self.session
         self._search_params = hyper_params
         self._stopping = False
         self._done = 0
@@ -591,10 +589,10 @@ class TuningScreen(ConvonetScreen):
         result = self.result
         if self.blocked_reason("apply_best") or result is None or not result.best_params:
             return
-        c = self.controller
+        c = self.session
         c.hyper_params = c.hyper_params.apply(result.best_params)
-        set_dirty(c, "hyper", True)
-        self._refresh_header()
+        c.mark_params("hyper", True)
+        self.app.session_changed("params")
         applied = params_text(result.best_params, result.searched) or "the one combination"
         self.notify(f"applied: {applied} — initialize a new model (3, i) and train (4, v)",
                     title="Best params applied")
@@ -604,19 +602,14 @@ class TuningScreen(ConvonetScreen):
         """The next search's strategy: the full grid or successive halving."""
         if self.blocked_reason("toggle_strategy"):
             return
-        c = self.controller
+        c = self.session
         new = "halving" if str(c.hyper_params.search) == "grid" else "grid"
         c.hyper_params = c.hyper_params.edit(search=new)
-        set_dirty(c, "hyper", True)
-        self._refresh_header()
+        c.mark_params("hyper", True)
+        self.app.session_changed("params")
         self.notify(f"next search: {'successive halving' if new == 'halving' else 'grid'}",
                     title="Tuning strategy")
         self._sync(force=True)
-
-    def _refresh_header(self) -> None:
-        refresh = getattr(self.app, "refresh_params_label", None)
-        if callable(refresh):
-            refresh()
 
     # ---- events from the search ------------------------------------------------------
     @on(CoreEvent)
@@ -655,7 +648,7 @@ class TuningScreen(ConvonetScreen):
                 plan = f"Grid search, {plan}"
             if event.invalid:
                 plan += f" · {event.invalid} invalid, not run"
-            shown = self._search_params or self.controller.hyper_params
+            shown = self._search_params or self.session.hyper_params
             self.query_one("#tune-info", Static).update(f"{plan}\n{searched_text(shown)}")
             self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
             self._draw_line()
@@ -727,7 +720,8 @@ class TuningScreen(ConvonetScreen):
         self._stopping = False
         result = message.result
         if message.ok and result is not None:
-            self.controller.tuning = result
+            self.session.tuning = result
+            self.app.session_changed("tuning")
             self.show_result(result)
             self.results.focus()
             if result.stopped:
