@@ -156,6 +156,36 @@ class _AppWithTraining(ConvonetApp):
     MODES = {**ConvonetApp.MODES, "training": _TrainingWithAction}
 
 
+def test_the_binding_table_names_the_screens_in_their_order() -> None:
+    from convonet.keytable import SCREEN_TITLES
+
+    assert SCREEN_TITLES == {name: cls.SCREEN_TITLE for name, cls in SCREENS.items()}
+
+
+async def test_the_palette_names_each_items_key_after_the_keymap(
+        make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from convonet import keymap
+    from convonet.tui.commands import command_key
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "keys.toml").write_text('"training.train" = "f9"\n')
+    monkeypatch.setenv(keymap.CONFIG_ENV, str(folder))
+    items = {c.title: c for c in menu_commands()}
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert command_key(app, items["Training Only"]) == "f9"
+        assert command_key(app, items["Load Hyper Params"]) == "L"
+        assert command_key(app, items["Go to Runs"]) == "7"
+        assert command_key(app, items["About"]) == "f2"
+        labels = await palette_labels(pilot, "Training Only")
+        options = app.screen.query_one(CommandList)
+        helps = {str(options.get_option_at_index(i).hit.text):
+                 options.get_option_at_index(i).hit.help for i in range(len(labels))}
+        assert "key f9" in str(helps["Tasks › Training Only"])
+
+
 async def test_an_item_is_enabled_by_defining_its_action(make_app: Any,
                                                          future_item: MenuCommand) -> None:
     app = make_app(_AppWithTraining)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -176,6 +177,31 @@ async def test_a_recorded_result_sorts_by_any_column(make_app: Any,
         # the partial table: every fold, and the failure once with its reason
         notes = [r["note"] for r in screen.partial.sorted_rows()]
         assert len(notes) == 11 and sum(n.startswith("failed:") for n in notes) == 1
+
+
+async def test_the_sort_keys_follow_the_users_keymap(make_app: Any, fixed_tune_result: Any,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from convonet import keymap
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "keys.toml").write_text('"table.sort" = "f7"\n"table.reverse" = "f8"\n')
+    monkeypatch.setenv(keymap.CONFIG_ENV, str(folder))
+    session = Session(hyper_params=grid_params())
+    session.tuning = fixed_tune_result()
+    app = make_app(session=session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tuning(pilot)
+        table = screen.results
+        table.focus()
+        before = table.sort_key
+        await pilot.press("o")  # its old key does nothing now
+        assert table.sort_key == before
+        await pilot.press("f7")
+        assert table.sort_key == "n"
+        await pilot.press("f8")
+        assert [r["n"] for r in table.sorted_rows()] == [4, 3, 2, 1]
 
 
 async def test_the_strategy_key_switches_grid_and_halving(make_app: Any,

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, cast
 
 from textual import events
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.reactive import var
@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from convonet import __version__
 from convonet.core.events import Notice
 from convonet.core.storage import resolve_results_dir
+from convonet.keytable import bindings
 from convonet.noise import LOG_NAME
 from convonet.tui.commands import MenuCommands
 from convonet.tui.dialogs import AboutDialog, ConfirmDialog, ErrorDialog, KeyRow, KeysDialog
@@ -61,14 +62,6 @@ SIGNAL_HARD_EXIT = 3.0
 #: Seconds the process may outlive its terminal should even the event loop be stuck; its
 #: runs then stay "running" under a dead pid, and the next start marks them interrupted.
 SIGNAL_DEADLINE = SIGNAL_GRACE + SIGNAL_HARD_EXIT + 7.0
-
-
-def _screen_bindings() -> list[BindingType]:
-    return [
-        Binding(str(key), f"goto('{name}')", cls.SCREEN_TITLE, id=f"goto.{name}",
-                show=False, tooltip=f"Show the {cls.SCREEN_TITLE.lower()} screen")
-        for key, (name, cls) in enumerate(SCREENS.items(), start=1)
-    ]
 
 
 def watch_terminal(fd: int, deadline: float, poll: float = 1.0) -> None:
@@ -103,21 +96,7 @@ class ConvonetApp(App[None]):
     DEFAULT_MODE = "params"
     COMMANDS = App.COMMANDS | {MenuCommands}
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        *_screen_bindings(),
-        Binding("question_mark", "show_keys", "Keys", id="app.keys"),
-        Binding("f1", "show_keys", "Keys", id="app.keys_f1", show=False),
-        Binding("f2", "show_about", "About", id="app.about", show=False),
-        Binding("f12", "save_screenshot", "Screenshot", id="app.screenshot", show=False,
-                tooltip="Save an SVG screenshot of this screen in the results folder"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        # Priority: Ctrl+Z means the shell in every terminal program, whatever has focus.
-        # A system binding, like Textual's ctrl+c: a terminal habit, not one of our keys, so
-        # the keys dialog leaves it out; `convonet keys` lists it, and it can be remapped.
-        Binding("ctrl+z", "suspend_process", "Suspend", id="app.suspend", show=False,
-                priority=True, system=True,
-                tooltip="Suspend to the shell; fg brings the app back"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("app")]
 
     #: The latest change of the session; screens watch it to redraw what it touched.
     session_change: var[SessionChange] = var(SessionChange())
@@ -142,6 +121,8 @@ class ConvonetApp(App[None]):
         self._signals: list[int] = []
         self._watchdog: threading.Timer | None = None
         self._notices = list(notices)
+        #: Binding id -> key(s) from the user's keymap file (applied at mount).
+        self.user_keys: dict[str, str] = {}
         self.title = f"convonet · {backend_label}"
         self.refresh_params_label()
 
@@ -184,6 +165,7 @@ class ConvonetApp(App[None]):
         from convonet.keymap import load_user_keymap
 
         keymap = load_user_keymap()
+        self.user_keys = dict(keymap.keys)
         if keymap.keys:
             self.set_keymap(keymap.keys)
         for problem in keymap.problems:

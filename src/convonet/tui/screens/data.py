@@ -22,7 +22,7 @@ import numpy as np
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen
@@ -31,6 +31,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 from convonet.core.data import DataPrep, Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
+from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
@@ -175,10 +176,7 @@ class SkippedDialog(ModalScreen[None]):
     SkippedDialog .muted { color: $text-muted; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="skipped.close"),
-        Binding("f", "close", "Close", id="skipped.close_f", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("skipped")]
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         super().__init__()
@@ -227,19 +225,8 @@ class DataScreen(ConvonetScreen):
     }
     """
 
-    _LOAD = Binding.Group("Load")
-
-    # Footer: "t T Load" = t loads the training set, T the test set.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "load_training_dataset", "Load training dataset", id="data.load_train",
-                group=_LOAD),
-        Binding("T", "load_test_dataset", "Load test dataset", id="data.load_test",
-                group=_LOAD),
-        Binding("c,escape", "cancel_load", "Cancel", id="data.cancel"),
-        Binding("f", "show_skipped", "Skipped", id="data.skipped"),
-        Binding("r", "other_samples", "Samples", id="data.samples"),
-        Binding("v", "switch_samples", "Other set", id="data.samples_set", show=False),
-    ]
+    # Footer (groups in the table): "t T Load" = t loads the training set, T the test set.
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("data")]
 
     def __init__(self) -> None:
         super().__init__()

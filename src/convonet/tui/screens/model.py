@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from convonet.core.events import CancelToken, Reporter
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, TaskHandle, run_task
@@ -136,14 +137,7 @@ class ModelScreen(ConvonetScreen):
     ModelScreen #model-classes { height: auto; color: $text-muted; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "initialize_network_model", "Initialize", id="model.initialize",
-                tooltip="Build a new model from the hyper params for the training set"),
-        Binding("l", "load_network_model", "Load", id="model.load",
-                tooltip="Load a .keras model file"),
-        Binding("s", "save_network_model", "Save", id="model.save",
-                tooltip="Save the model to a .keras file"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("model")]
 
     def __init__(self) -> None:
         super().__init__()

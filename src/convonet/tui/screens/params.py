@@ -20,11 +20,12 @@ from typing import Any, ClassVar
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from convonet.core.params import DataParams, HyperParams, ParamsError
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect, ParamsKind, Session
@@ -134,30 +135,8 @@ class ParamsScreen(ConvonetScreen):
     ParamsScreen #params-panels { height: 1fr; margin: 0 0; }
     """
 
-    _EDIT = Binding.Group("Edit")
-    _LOAD = Binding.Group("Load")
-    _SAVE = Binding.Group("Save")
-    _NEW = Binding.Group("New")
-
-    # Footer groups: "e E Edit" = e edits the data params, E the hyper params.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "edit_data_params", "Edit data params", id="params.edit_data",
-                group=_EDIT),
-        Binding("E", "edit_hyper_params", "Edit hyper params", id="params.edit_hyper",
-                group=_EDIT),
-        Binding("l", "load_data_params", "Load data params", id="params.load_data",
-                group=_LOAD),
-        Binding("L", "load_hyper_params", "Load hyper params", id="params.load_hyper",
-                group=_LOAD),
-        Binding("s", "save_data_params", "Save data params", id="params.save_data",
-                group=_SAVE),
-        Binding("S", "save_hyper_params", "Save hyper params", id="params.save_hyper",
-                group=_SAVE),
-        Binding("n", "new_data_params", "New data params", id="params.new_data",
-                group=_NEW),
-        Binding("N", "new_hyper_params", "New hyper params", id="params.new_hyper",
-                group=_NEW),
-    ]
+    # Footer groups (in the table): "e E Edit" = e edits the data params, E the hyper params.
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("params")]
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="params-panels"):

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
@@ -40,6 +40,7 @@ from convonet.core.run_history import (
     runs_root,
     value_text,
 )
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.widgets.charts import MetricChart
@@ -132,21 +133,7 @@ class RunsScreen(ConvonetScreen):
     RunsScreen #runs-hint { height: auto; max-height: 3; color: $text-muted; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        # priority: the table's own enter (select a row) would otherwise hide "Open"
-        Binding("enter", "open_run", "Open", id="runs.open", priority=True,
-                tooltip="Its charts, tables, heatmap and params again"),
-        Binding("space", "mark_run", "Mark", id="runs.mark",
-                tooltip="Mark for comparing (two at most)"),
-        Binding("c", "compare_runs", "Compare", id="runs.compare",
-                tooltip="Curves overlaid and params side by side for two runs"),
-        Binding("r", "resume_run", "Resume", id="runs.resume",
-                tooltip="Continue an interrupted run"),
-        Binding("d", "delete_run", "Delete", id="runs.delete",
-                tooltip="Delete the run's folder, after asking"),
-        Binding("f5", "refresh_runs", "Refresh", id="runs.refresh", show=False,
-                tooltip="Read the runs folder again"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("runs")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -372,13 +359,7 @@ class RunScreen(ConvonetScreen):
     RunScreen .note { color: $text-muted; height: auto; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="run.back"),
-        Binding("r", "resume_run", "Resume", id="run.resume",
-                tooltip="Continue this interrupted run"),
-        Binding("d", "delete_run", "Delete", id="run.delete",
-                tooltip="Delete this run's folder, after asking"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("run")]
 
     def __init__(self, run: RunSummary) -> None:
         super().__init__()
@@ -546,11 +527,7 @@ class CompareScreen(ConvonetScreen):
     CompareScreen .note { color: $text-muted; height: auto; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="compare.back"),
-        Binding("o", "only_differences", "Only diffs", id="compare.only",
-                tooltip="Show only the fields that differ, or every field"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("compare")]
 
     def __init__(self, a: RunSummary, b: RunSummary) -> None:
         super().__init__()

@@ -23,10 +23,11 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import TaskEnded, run_task
@@ -188,16 +189,7 @@ class TestingScreen(ConvonetScreen):
     # Below this width the per-class table goes under the heatmap instead of beside it.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "evaluate", "Evaluate", id="testing.evaluate",
-                tooltip="Accuracy and loss of the model on the test set"),
-        Binding("p", "predict", "Predict", id="testing.predict",
-                tooltip="Confusion matrix and per-class scores on the test set"),
-        Binding("c", "classify_images", "Classify", id="testing.classify",
-                tooltip="Predict the class of new images: one file or a folder"),
-        Binding("x", "export_classifications", "Export CSV", id="testing.export",
-                tooltip="Write the classified images as a CSV file"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("testing")]
 
     DEFAULT_CSS = """
     TestingScreen #testing-status { height: auto; padding: 0 1; background: $boost; }

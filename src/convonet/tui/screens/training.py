@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
@@ -32,6 +32,7 @@ from convonet.core.events import (
     Reporter,
     TrainStart,
 )
+from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.screens.model import right
 from convonet.tui.session import Aspect
@@ -142,14 +143,7 @@ class TrainingScreen(ConvonetScreen):
     TrainingScreen.-narrow #train-charts { layout: vertical; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "train", "Train", id="training.train",
-                tooltip="Training only, on the whole training set"),
-        Binding("v", "train_with_validation", "Train+validate", id="training.validate",
-                tooltip="Train and validate on a held-out share of the training set"),
-        Binding("s", "stop_training", "Stop", id="training.stop",
-                tooltip="Stop at the next batch; the model and the history are kept"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("training")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from convonet.core.architecture import all_invalid_message, grid_problems
 from convonet.core.events import CancelToken, Reporter
+from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
@@ -214,16 +215,7 @@ class TuningScreen(ConvonetScreen):
     TuningScreen.-has-result #tune-results { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "tune", "Tune", id="tuning.tune",
-                tooltip="Search every combination of the hyper params' values with k folds"),
-        Binding("s", "stop_tuning", "Stop Tuning", id="tuning.stop",
-                tooltip="Stop at the next batch; the finished folds are kept"),
-        Binding("a", "apply_best", "Apply best", id="tuning.apply",
-                tooltip="Put the best combination's values first in the hyper params"),
-        Binding("g", "toggle_strategy", "Grid/halving", id="tuning.strategy",
-                tooltip="Next search: the full grid or successive halving"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("tuning")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import DataTable
+
+from convonet.keytable import bindings
 
 
 def is_missing(value: Any) -> bool:
@@ -48,11 +50,7 @@ Row = Mapping[str, Any]
 class SortableTable(DataTable[Text]):
     """Rows as data, sorted by any column; the cursor stays on its row across redraws."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "cycle_sort", "Sort", tooltip="Sort by the next column"),
-        Binding("O", "reverse_sort", "Reverse", show=False,
-                tooltip="Reverse the order of the sort column"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("sortable_table")]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
