@@ -457,8 +457,9 @@ import sys, threading
 from textual.binding import Binding
 from convonet.tui.session import Session
 from convonet.tui import app as app_module
+from convonet.tui import lifecycle
 
-app_module.SIGNAL_DEADLINE = 2
+lifecycle.SIGNAL_DEADLINE = 2
 
 class StuckApp(app_module.ConvonetApp):
     BINDINGS = [Binding("x", "stick", "Stick")]

@@ -22,10 +22,11 @@ from convonet.core.params import DataParams, HyperParams
 from convonet.core.testing import NetTesting
 from convonet.core.training import NetTraining
 from convonet.tui.dialogs import ErrorDialog
-from convonet.tui.screens.testing import MistakeStrip, TestingScreen
+from convonet.tui.screens.testing import TestingScreen
 from convonet.tui.session import Session
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.file_picker import FilePicker
+from convonet.tui.widgets.test_results import MistakeStrip
 
 
 @dataclass

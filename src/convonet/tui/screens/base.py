@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from convonet.tui.session import Aspect, Session, SessionChange
+from convonet.tui.session import ASPECTS, Aspect, Session, SessionChange
 
 if TYPE_CHECKING:
     from convonet.tui.app import ConvonetApp
@@ -71,6 +71,11 @@ class ConvonetScreen(Screen[None]):
 
     def _on_session_change(self, change: SessionChange) -> None:
         self.session_changed(change.what)
+
+    @on(events.ScreenResume)
+    def _catch_up(self) -> None:
+        """Shown again: redraw from the session (cheap where nothing changed)."""
+        self.session_changed(frozenset(ASPECTS))
 
     def session_changed(self, what: frozenset[Aspect]) -> None:
         """The session changed (``what``: the aspects); override to redraw."""

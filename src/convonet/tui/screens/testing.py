@@ -18,44 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import TaskEnded, run_task
-from convonet.tui.widgets.confusion_grid import ConfusionGrid
-from convonet.tui.widgets.confusion_grid import class_axis_label as class_label
-from convonet.tui.widgets.heatmap import legend
-from convonet.tui.widgets.images import fit_image, image_grid
+from convonet.tui.widgets.test_results import (
+    ClassifiedSection,
+    EvaluationSection,
+    MistakeStrip,
+    PredictionSection,
+)
 
 if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter
     from convonet.core.params import DataParams
     from convonet.core.testing import Classification, Evaluation, Prediction
 
-#: How many of the most confidently wrong test images the strip shows.
-WRONG_SHOWN = 8
-#: Largest size of one image in the strip, in character cells (two pixel rows per cell).
-WRONG_CELL = (28, 7)
-#: Longest label under an image before it is cut with an ellipsis, and longest class
-#: label in it (the legend under the heatmap has the full names).
-WRONG_LABEL_MAX = 40
-WRONG_NAME_MAX = 14
-
 _TASKS = ("evaluate", "predict", "classify_images")
-
-
-def shorten(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters with an ellipsis."""
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def relabel(prediction: Prediction, names: Sequence[str] | None) -> Prediction:
@@ -133,51 +119,6 @@ def classify_task(model: Any, target: Path, data_params: DataParams,
                         class_names=class_names, model_path=model_path, report=report).rows
 
 
-# ---- widgets -----------------------------------------------------------------------------
-class MistakeStrip(Static):
-    """The most confidently wrong test images, labelled ``true → predicted (conf%)``.
-
-    Re-flows to its width: the column count comes from the drawn image and label widths,
-    so long class names get cut rather than breaking the grid.
-    """
-
-    DEFAULT_CSS = """
-    MistakeStrip { height: auto; }
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", **kwargs)
-        self._images: list[np.ndarray] = []
-        self._labels: list[str] = []
-        self._empty = ""
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self._labels)
-
-    def show(self, images: Sequence[np.ndarray], labels: Sequence[str], empty: str) -> None:
-        self._images = [np.asarray(img) for img in images]
-        self._labels = list(labels)
-        self._empty = empty
-        self._redraw()
-
-    def on_resize(self) -> None:
-        self._redraw()
-
-    def _redraw(self) -> None:
-        if not self._images:
-            self.update(Text(self._empty, style="italic"))
-            return
-        width = self.size.width or 80
-        first = self._images[0]
-        drawn = fit_image(first if first.ndim == 3 else first[:, :, None], *WRONG_CELL)
-        label_w = min(WRONG_LABEL_MAX, max(len(label) for label in self._labels))
-        cell = max(int(drawn.shape[1]), label_w)
-        columns = max(1, min(len(self._images), (width + 2) // (cell + 2)))
-        self.update(image_grid(self._images, self._labels, columns=columns,
-                               cell_width=WRONG_CELL[0], cell_height=WRONG_CELL[1]))
-
-
 class TestingScreen(ConvonetScreen):
     """Evaluates and predicts with the model on the test set and classifies new images."""
 
@@ -231,42 +172,20 @@ class TestingScreen(ConvonetScreen):
         yield Static("", id="testing-status")
         with VerticalScroll(id="testing-body"):
             yield Static("", id="testing-intro")
-            with Vertical(id="evaluation", classes="section -empty") as box:
-                box.border_title = "Evaluation"
-                yield DataTable(id="evaluation-table", cursor_type="none",
-                                show_header=False)
-            with Vertical(id="prediction", classes="section -empty") as box:
-                box.border_title = "Prediction"
-                yield Static("", id="matching-note", classes="note")
-                with Horizontal(id="prediction-row"):
-                    with Vertical(id="heatmap-box"):
-                        yield Static("Confusion matrix (rows: true, columns: predicted)",
-                                     id="heatmap-title")
-                        yield ConfusionGrid(id="heatmap")
-                        yield Static("", id="heatmap-legend", classes="muted")
-                    with Vertical(id="report-box"):
-                        yield DataTable(id="report-table", cursor_type="none")
-                yield Static("", id="saved-note", classes="muted")
+            evaluation = EvaluationSection(id="evaluation", classes="section -empty")
+            evaluation.border_title = "Evaluation"
+            yield evaluation
+            prediction = PredictionSection(id="prediction", classes="section -empty")
+            prediction.border_title = "Prediction"
+            yield prediction
             with Vertical(id="wrong", classes="section -empty") as box:
                 box.border_title = "Most confidently wrong"
                 yield MistakeStrip(id="wrong-strip")
-            with Vertical(id="classified", classes="section -empty") as box:
-                box.border_title = "Classified images"
-                yield Static("", id="classified-note", classes="muted")
-                yield DataTable(id="classified-table", cursor_type="row")
+            classified = ClassifiedSection(id="classified", classes="section -empty")
+            classified.border_title = "Classified images"
+            yield classified
 
     def on_mount(self) -> None:
-        table = self.query_one("#evaluation-table", DataTable)
-        table.can_focus = False
-        table.add_column("", key="what")
-        table.add_column("value", key="value")
-        report = self.query_one("#report-table", DataTable)
-        report.add_column("class", key="class")
-        for label in ("precision", "recall", "F1", "support"):
-            report.add_column(Text(label, justify="right"), key=label)
-        classified = self.query_one("#classified-table", DataTable)
-        for label in ("file", "predicted", "confidence", "top 3"):
-            classified.add_column(label, key=label)
         self.sync_from_session()
         self.query_one("#testing-body").focus()
 
@@ -614,128 +533,32 @@ class TestingScreen(ConvonetScreen):
     def show_evaluation(self, evaluation: Evaluation | None) -> None:
         """Fill the evaluation table (or hide it when there is no evaluation)."""
         self._evaluation = evaluation
-        box = self.query_one("#evaluation", Vertical)
-        box.set_class(evaluation is None, "-empty")
-        table = self.query_one("#evaluation-table", DataTable)
-        table.clear()
-        if evaluation is None:
-            return
-        table.add_row("Test accuracy", Text(f"{evaluation.accuracy * 100:.2f} %",
-                                            style="bold"), key="accuracy")
-        table.add_row("Test loss", f"{evaluation.loss:.4f}", key="loss")
-        table.add_row("Images", str(evaluation.count), key="count")
-        self.update_status()
+        self.query_one(EvaluationSection).show(evaluation)
+        if evaluation is not None:
+            self.update_status()
 
     def show_prediction(self, prediction: Prediction | None, *,
                         saved: tuple[Path, Path] | None = None,
                         save_error: str | None = None) -> None:
         """Draw the heatmap, the per-class table and the strip of worst mistakes."""
         self._prediction = prediction
-        for section in ("#prediction", "#wrong"):
-            self.query_one(section).set_class(prediction is None, "-empty")
-        report = self.query_one("#report-table", DataTable)
-        report.clear()
+        self.query_one("#wrong").set_class(prediction is None, "-empty")
+        test = self.session.test_set
+        folders = list(test.class_names) if test is not None else []
+        self.query_one(PredictionSection).show(prediction, folders, saved=saved,
+                                               save_error=save_error)
         if prediction is None:
             return
-        names = prediction.class_names
-        box = self.query_one("#prediction", Vertical)
-        box.border_title = (f"Prediction · {prediction.count} images · accuracy "
-                            f"{prediction.accuracy * 100:.2f} %")
-        self.query_one("#heatmap", ConfusionGrid).show(prediction.confusion, names)
-        self._set_text("#heatmap-legend", self._legend(names))
-        self._set_text("#matching-note", self._matching_note(prediction))
-        for row in prediction.per_class:
-            report.add_row(class_label(row.index, row.name), *self._scores(row),
-                           key=f"class-{row.index}")
-        for row in (prediction.macro, prediction.weighted):
-            report.add_row(Text(row.name, style="bold"), *self._scores(row, bold=True),
-                           key=row.name)
-        if saved is not None:
-            self._set_text("#saved-note", Text(f"Saved: {saved[0]}\n       {saved[1]}"))
-        elif save_error is not None:
-            self._set_text("#saved-note", Text(f"The CSV files could not be saved: "
-                                               f"{save_error}", style="bold red"))
+        if saved is None and save_error is not None:
             self.notify(f"The prediction CSV files could not be saved: {save_error}",
                         severity="error", title="Prediction")
-        else:
-            self._set_text("#saved-note", Text(""))
-        self._show_wrong(prediction)
+        x = test.x if test is not None else None
+        self.query_one("#wrong-strip", MistakeStrip).show_wrong(prediction, x)
         self.update_status()
-
-    def _set_text(self, selector: str, text: RenderableType) -> None:
-        """Update a note, hiding it while empty so it takes no line."""
-        note = self.query_one(selector, Static)
-        note.update(text)
-        note.display = not (isinstance(text, Text) and not text.plain)
-
-    @staticmethod
-    def _scores(row: Any, bold: bool = False) -> list[Text]:
-        style = "bold" if bold else ""
-        return [Text(f"{row.precision:.3f}", style=style, justify="right"),
-                Text(f"{row.recall:.3f}", style=style, justify="right"),
-                Text(f"{row.f1:.3f}", style=style, justify="right"),
-                Text(str(row.support), style=style, justify="right")]
-
-    @staticmethod
-    def _legend(names: Sequence[str]) -> RenderableType:
-        """Columns show only the index; name them when the names say more than that."""
-        if all(name == str(i) for i, name in enumerate(names)):
-            return Text("")
-        return legend(names)
-
-    def _matching_note(self, prediction: Prediction) -> Text:
-        """Say so when the test folders' names are not the model's classes (shown instead)."""
-        test = self.session.test_set
-        names = list(prediction.class_names)  # the model's classes, matched by index
-        folders = list(getattr(test, "class_names", None) or [])
-        if len(folders) != len(names) or folders == names:
-            return Text("")
-        shown = ", ".join(f"{class_label(i, a)} ← {b}"
-                          for i, (a, b) in enumerate(zip(names, folders, strict=True)) if a != b)
-        return Text("Test folders are named differently from the model's classes; matched "
-                    f"by index and shown with the model's class names: {shown}")
-
-    def _show_wrong(self, prediction: Prediction) -> None:
-        """The strip of wrong predictions the model was surest of, from the test images."""
-        strip = self.query_one("#wrong-strip", MistakeStrip)
-        test = self.session.test_set
-        x = getattr(test, "x", None)
-        names = prediction.class_names
-        wrong = prediction.most_confident_wrong(WRONG_SHOWN)
-        if not wrong:
-            strip.show([], [], "No wrong predictions: every test image was classified "
-                               "correctly.")
-            return
-        if x is None or len(x) != prediction.count:
-            strip.show([], [], "The test images of this prediction are not loaded.")
-            return
-        confidence = prediction.confidence
-        labels = []
-        for i in wrong:
-            t, p = int(prediction.y_true[i]), int(prediction.y_pred[i])
-            true = shorten(class_label(t, names[t]), WRONG_NAME_MAX)
-            predicted = shorten(class_label(p, names[p]), WRONG_NAME_MAX)
-            labels.append(f"{true} → {predicted} ({confidence[i] * 100:.0f}%)")
-        strip.show([x[i] for i in wrong], labels, "")
 
     def show_classifications(self, rows: list[Classification], source: Path | None) -> None:
         """One table row per classified image: file, predicted class, confidence, top 3."""
         self._classified = list(rows)
-        box = self.query_one("#classified", Vertical)
-        box.set_class(False, "-empty")
-        box.border_subtitle = ""
-        table = self.query_one("#classified-table", DataTable)
-        table.clear()
-        where = str(source) if source is not None else "the picked files"
-        note = self.query_one("#classified-note", Static)
-        if not rows:
-            note.update(Text(f"No readable images in {where}.", style="bold"))
-            self.notify(f"No readable images in {where}.", severity="warning",
-                        title="Classify")
-            return
-        note.update(Text(f"{len(rows)} image(s) from {where} · x exports them as CSV"))
-        for n, row in enumerate(rows):
-            top = ", ".join(f"{class_label(i, name)} {p * 100:.0f}%" for i, name, p in row.top3)
-            table.add_row(row.path.name, class_label(row.index, row.name),
-                          Text(f"{row.confidence * 100:.1f} %", justify="right"), top,
-                          key=f"row-{n}")
+        problem = self.query_one(ClassifiedSection).show(rows, source)
+        if problem is not None:
+            self.notify(problem, severity="warning", title="Classify")

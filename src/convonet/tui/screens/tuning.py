@@ -22,9 +22,7 @@ a search starts (it pulls in Keras).
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,8 +38,23 @@ from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
-from convonet.tui.widgets.sortable_table import Column, SortableTable
-from convonet.tui.widgets.train_progress import format_duration
+from convonet.tui.tuning_text import (
+    SearchProgress,
+    ended_text,
+    failed_row,
+    fold_row,
+    halving_schedule,
+    params_text,
+    partial_columns,
+    partial_rows,
+    plan_text,
+    result_columns,
+    result_rows,
+    searched_text,
+    shown_path,
+    start_plan,
+)
+from convonet.tui.widgets.sortable_table import SortableTable
 
 if TYPE_CHECKING:
     from convonet.core.data import Dataset
@@ -49,18 +62,6 @@ if TYPE_CHECKING:
     from convonet.core.tuning import TuneResult
 
 TASK_NAME = "tuning"
-
-#: Short column names for the searched fields, so a 5-field grid fits 80 columns.
-SHORT_NAMES = {
-    "batch_size": "batch", "epochs": "epochs", "init_rate": "lr", "decay": "decay",
-    "momentum": "mom", "num_filters": "filters", "kernel_size": "kernel",
-    "num_units": "units", "dropout": "drop",
-}
-
-FAILED_STYLE = "red"
-BEST_STYLE = "bold green"
-DIM_STYLE = "dim"
-
 
 def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
               data_params: DataParams | None, *, report: Reporter,
@@ -82,109 +83,6 @@ def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> Tu
     train_set = load_run_dataset(run, report, cancel)
     return tune(train_set.x, train_set.y, None, report=report, cancel=cancel,
                 resume_from=run, class_names=train_set.class_names)
-
-
-# ---- words and numbers ------------------------------------------------------------------
-def short(name: str) -> str:
-    return SHORT_NAMES.get(name, name)
-
-
-def fmt_value(value: Any) -> str:
-    """A hyper param value as typed in the params files (0.02, not 0.020000)."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def fmt_pct(value: Any) -> str:
-    return f"{float(value) * 100:.1f}"
-
-
-def fmt_loss(value: Any) -> str:
-    return f"{float(value):.4f}"
-
-
-def fmt_secs(value: Any) -> str:
-    return f"{float(value):.1f}"
-
-
-def params_text(params: Mapping[str, Any] | None, searched: Sequence[str]) -> str:
-    """``lr 0.05, filters 32``: the searched values of a combination ("" if none vary)."""
-    if not params:
-        return ""
-    return ", ".join(f"{short(n)} {fmt_value(params[n])}" for n in searched if n in params)
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A run folder relative to the working folder when inside it (shorter at 80 columns)."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
-
-
-def tuning_images(hyper_params: HyperParams, n_images: int) -> int:
-    """How many images the stratified tuning share holds (as ``train_test_split`` counts)."""
-    share = float(hyper_params.tuning_share)
-    return n_images if share >= 1.0 else int(math.floor(share * n_images))
-
-
-def runnable_combinations(hyper_params: HyperParams, train_set: Dataset | None) -> int:
-    """The combinations the core will run: those whose layers fit the training images."""
-    combos = hyper_params.grid_size()
-    if train_set is None:
-        return combos
-    return combos - len(grid_problems(hyper_params, train_set.image_shape))
-
-
-def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
-    """What the next search will run, before it starts (the core's count comes later)."""
-    folds = int(hyper_params.cv_folds)
-    combos = hyper_params.grid_size()
-    runnable = runnable_combinations(hyper_params, train_set)
-    invalid = f" · {combos - runnable} invalid, not run" if runnable < combos else ""
-    strategy = str(hyper_params.search)
-    images = ""
-    if train_set is not None:
-        n = tuning_images(hyper_params, len(train_set))
-        images = f" on {n:,} images ({float(hyper_params.tuning_share):.0%})"
-    if strategy == "halving" and runnable > 1:
-        if train_set is None:
-            return (f"Successive halving: {combos} combinations × {folds} folds, the best "
-                    f"on more images each rung")
-        schedule = halving_schedule(hyper_params, train_set)
-        if isinstance(schedule, str):
-            return f"Successive halving cannot run on this set: {schedule}"
-        fits = sum(c for c, _ in schedule) * folds
-        return (f"Successive halving: {'→'.join(str(c) for c, _ in schedule)} candidates "
-                f"on {'→'.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
-                f"up to {fits} fits{invalid}")
-    return (f"Grid search: {combos} combination{'s' if combos != 1 else ''} × {folds} folds"
-            f" = {runnable * folds} fits{images}{invalid}")
-
-
-def halving_schedule(hyper_params: HyperParams, train_set: Dataset
-                     ) -> list[tuple[int, int]] | str:
-    """(candidates, images) per rung as the core will run them, or why it cannot run."""
-    from convonet.core.tuning import TuningError
-    from convonet.core.tuning import halving_schedule as schedule
-
-    try:
-        return schedule(runnable_combinations(hyper_params, train_set),
-                        tuning_images(hyper_params, len(train_set)),
-                        int(hyper_params.cv_folds), int(train_set.num_classes))
-    except TuningError as exc:
-        return str(exc)
-
-
-def searched_text(hyper_params: HyperParams) -> str:
-    searched = hyper_params.searched()
-    if not searched:
-        return "Searching nothing: give a field several values (\"16,32\") on the Params " \
-               "screen (1)"
-    return "Searching " + " · ".join(
-        f"{short(k)} {'/'.join(fmt_value(v) for v in vals)}" for k, vals in searched.items())
 
 
 class TuningScreen(ConvonetScreen):
@@ -223,11 +121,7 @@ class TuningScreen(ConvonetScreen):
         self._stopping = False
         self._searched: list[str] = []
         self._strategy = "grid"
-        self._total = 0
-        self._done = 0
-        self._fit_seconds: list[float] = []  # fits run now (not replayed), for the ETA
-        self._last: str = ""
-        self._rung: str = ""
+        self._progress = SearchProgress()
         self._run_dir: str = ""
         self._drawn_result: Any = None
         self._shown: tuple[Any, ...] | None = None
@@ -367,134 +261,23 @@ class TuningScreen(ConvonetScreen):
     def _set_partial_columns(self, searched: Sequence[str], strategy: str) -> None:
         self._searched = sorted(searched)
         self._strategy = strategy
-        cols = [Column("n", "#", str, "right")]
-        cols += [Column(f"p:{n}", short(n), fmt_value, "right") for n in self._searched]
-        if strategy == "halving":
-            cols += [Column("rung", "rung", str, "right"),
-                     Column("images", "imgs", str, "right")]
-        cols += [Column("fold", "fold", str, "right"),
-                 Column("acc", "acc %", fmt_pct, "right", descending=True),
-                 Column("loss", "loss", fmt_loss, "right"),
-                 Column("secs", "secs", fmt_secs, "right"),
-                 Column("note", "note", str)]
-        self.partial.set_columns(cols)
-
-    def _set_result_columns(self, searched: Sequence[str], strategy: str) -> None:
-        cols = [Column("rank", "rank", str, "right"), Column("n", "#", str, "right")]
-        cols += [Column(f"p:{n}", short(n), fmt_value, "right") for n in searched]
-        if strategy == "halving":
-            cols += [Column("rung", "rung", str, "right"),
-                     Column("images", "imgs", str, "right")]
-        cols += [Column("acc", "mean acc %", fmt_pct, "right", descending=True),
-                 Column("std", "± std", fmt_pct, "right"),
-                 Column("loss", "mean loss", fmt_loss, "right"),
-                 Column("folds", "folds", str, "right"),
-                 Column("fit", "fit s", fmt_secs, "right"),
-                 Column("status", "status", str)]
-        self.results.set_columns(cols, sort_key="rank")
-
-    def _fold_row(self, *, ci: int, params: Mapping[str, Any], fold: int, accuracy: float,
-                  loss: float, seconds: float, rung: int, n_resources: int,
-                  resumed: bool) -> dict[str, Any]:
-        row: dict[str, Any] = {"_key": f"fold-{rung}-{ci}-{fold}", "n": ci + 1,
-                               "fold": fold + 1, "acc": accuracy, "loss": loss,
-                               "secs": seconds, "rung": rung + 1, "images": n_resources,
-                               "note": "from an earlier run" if resumed else ""}
-        row.update({f"p:{n}": params.get(n) for n in self._searched})
-        return row
-
-    def _failed_row(self, *, ci: int, params: Mapping[str, Any], reason: str, rung: int,
-                    fold: int | None = None, status: str = "failed") -> dict[str, Any]:
-        """A combination that failed (or, ``status="invalid"``, was never run) and why."""
-        row: dict[str, Any] = {"_key": f"{status}-{rung}-{ci}", "n": ci + 1, "fold": None,
-                               "acc": None, "loss": None, "secs": None, "rung": rung + 1,
-                               "images": None, "note": f"{status}: {reason}",
-                               "_style": FAILED_STYLE}
-        if fold is not None:
-            row["fold"] = fold + 1
-        row.update({f"p:{n}": params.get(n) for n in self._searched})
-        return row
+        self.partial.set_columns(partial_columns(self._searched, strategy))
 
     def show_result(self, result: TuneResult) -> None:
         """Both tables, the bar and the lines from a finished or stopped search."""
         self._drawn_result = result
         self._set_partial_columns(result.searched, result.strategy)
-        rows = []
-        for rec in result.folds:
-            rows.append(self._fold_row(
-                ci=int(rec["combination_index"]), params=rec["params"],
-                fold=int(rec["fold"]), accuracy=float(rec["accuracy"]),
-                loss=float(rec["loss"]),
-                seconds=float(rec.get("fit_time", 0.0)) + float(rec.get("score_time", 0.0)),
-                rung=int(rec.get("rung", 0)), n_resources=int(rec.get("n_resources", 0)),
-                resumed=bool(rec.get("resumed", False))))
-        for rec in result.failures:
-            rows.append(self._failed_row(ci=int(rec["combination_index"]),
-                                         params=rec["params"], reason=str(rec["reason"]),
-                                         rung=int(rec.get("rung", 0)),
-                                         fold=rec.get("fold")))
-        for rec in result.invalid:
-            rows.append(self._failed_row(ci=int(rec["combination_index"]),
-                                         params=rec["params"], reason=str(rec["reason"]),
-                                         rung=0, status="invalid"))
-        self.partial.set_rows(rows)
-        self._set_result_columns(result.searched, result.strategy)
-        self.results.set_rows(self._result_rows(result))
+        self.partial.set_rows(partial_rows(result, self._searched))
+        self.results.set_columns(result_columns(result.searched, result.strategy),
+                                 sort_key="rank")
+        self.results.set_rows(result_rows(result))
         self.set_class(True, "-has-result")
         self._run_dir = str(result.run.path) if result.run is not None else self._run_dir
-        self._total = result.total_fits
-        self._done = result.fits_done
+        self._progress.total = result.total_fits
+        self._progress.done = result.fits_done
         self.bar.display = True
         self.bar.update(total=max(1, result.total_fits), progress=result.fits_done)
-        self.query_one("#tune-line", Static).update(self.ended_text(result))
-
-    def _result_rows(self, result: TuneResult) -> list[dict[str, Any]]:
-        """One row per combination (halving: per rung), best first by rank."""
-        best = result.rows[result.best_index] if result.best_index is not None else None
-        n_folds = max((int(c[len("split"):-len("_test_score")]) + 1 for c in result.columns
-                       if c.startswith("split") and c.endswith("_test_score")), default=0)
-        rows = []
-        for r in result.rows:
-            done = sum(1 for k in range(n_folds)
-                       if not _nan(r.get(f"split{k}_test_score")))
-            status = str(r.get("status", ""))
-            text = status if status == "ok" else (str(r.get("reason")) or status)
-            if status in ("failed", "invalid"):
-                text = f"{status}: {r.get('reason')}"
-            style = BEST_STYLE if r is best else FAILED_STYLE if status in (
-                "failed", "invalid") else DIM_STYLE if status != "ok" else ""
-            # a failed row's few folds are no score; an invalid one has none
-            scored = status not in ("failed", "invalid")
-            row: dict[str, Any] = {
-                "_key": f"comb-{r.get('iter', 0)}-{r['combination_index']}",
-                "rank": int(r["rank_test_score"]), "n": int(r["combination_index"]) + 1,
-                "rung": int(r.get("iter", 0)) + 1, "images": r.get("n_resources"),
-                "acc": r.get("mean_test_score") if scored else None,
-                "std": r.get("std_test_score") if scored else None,
-                "loss": r.get("mean_test_loss") if scored else None,
-                "folds": f"{done}/{n_folds}",
-                "fit": r.get("mean_fit_time"),
-                "status": "best" if r is best else text, "_style": style}
-            params = r.get("params") or {}
-            row.update({f"p:{n}": params.get(n) for n in result.searched})
-            rows.append(row)
-        return rows
-
-    @staticmethod
-    def ended_text(result: TuneResult) -> str:
-        """How the search ended, in one line: fits done, the best so far, what ``a`` does."""
-        if result.best_params is not None and result.best_score is not None:
-            best = (f"best {result.best_score * 100:.1f}% "
-                    f"({params_text(result.best_params, result.searched) or 'the only one'})"
-                    f" · a applies it")
-        else:
-            best = "no combination finished all its folds"
-        if result.stopped:
-            return f"Stopped after {result.fits_done} of {result.total_fits} fits · {best}"
-        failed = f" · {len(result.failures)} failed" if result.failures else ""
-        if result.invalid:
-            failed += f" · {len(result.invalid)} invalid"
-        return f"Done: {result.fits_done} fits{failed} · {best}"
+        self.query_one("#tune-line", Static).update(ended_text(result))
 
     # ---- actions ---------------------------------------------------------------------
     def action_tune(self) -> None:
@@ -551,11 +334,7 @@ class TuningScreen(ConvonetScreen):
         c = self.session
         self._search_params = hyper_params
         self._stopping = False
-        self._done = 0
-        self._total = 0
-        self._fit_seconds = []
-        self._last = ""
-        self._rung = ""
+        self._progress = SearchProgress()
         self._run_dir = ""
         c.tuning = None
         self._drawn_result = None
@@ -573,7 +352,8 @@ class TuningScreen(ConvonetScreen):
         self._stopping = True
         self._job.cancel()
         self.query_one("#tune-line", Static).update(
-            f"Stopping: {self._done} fits kept; the fit in progress ends at its next batch…")
+            f"Stopping: {self._progress.done} fits kept; the fit in progress ends at its "
+            "next batch…")
         self._sync(force=True)
 
     def action_apply_best(self) -> None:
@@ -625,81 +405,60 @@ class TuningScreen(ConvonetScreen):
         )
 
         if isinstance(event, TuneStart):
-            self._total = event.total_fits
-            self._done = event.fits_done
+            self._progress.total = event.total_fits
+            self._progress.done = event.fits_done
             self._run_dir = event.run_dir
             self._set_partial_columns(event.searched, event.strategy)
             self.bar.display = True
-            plan = (f"{event.total_fits} fits: {event.combinations} combinations × "
-                    f"{event.folds} folds on {event.samples:,} images")
-            if event.strategy == "halving":
-                plan = (f"Successive halving: up to {event.total_fits} fits · "
-                        f"{event.combinations} combinations × {event.folds} folds · "
-                        f"up to {event.samples:,} images")
-            else:
-                plan = f"Grid search, {plan}"
-            if event.invalid:
-                plan += f" · {event.invalid} invalid, not run"
+            plan = start_plan(event)
             shown = self._search_params or self.session.hyper_params
             self.query_one("#tune-info", Static).update(f"{plan}\n{searched_text(shown)}")
             self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
             self._draw_line()
             self._sync(force=True)
         elif isinstance(event, RungStart):
-            self._total = event.total_fits
-            self._rung = (f"rung {event.rung + 1}/{event.rungs}: {event.candidates} on "
+            self._progress.total = event.total_fits
+            self._progress.rung = (f"rung {event.rung + 1}/{event.rungs}: {event.candidates} on "
                           f"{event.n_resources} imgs")
             self.bar.update(total=max(1, event.total_fits))
             self._draw_line()
         elif isinstance(event, FoldEnd):
-            self._done = event.fits_done
-            self._total = event.total_fits
+            self._progress.done = event.fits_done
+            self._progress.total = event.total_fits
             if not event.resumed:
-                self._fit_seconds.append(event.seconds)
-            self._last = (f"#{event.combination_index + 1} fold {event.fold + 1}: "
+                self._progress.fit_seconds.append(event.seconds)
+            self._progress.last = (f"#{event.combination_index + 1} fold {event.fold + 1}: "
                           f"{event.accuracy * 100:.1f}%")
-            self.partial.add_data_row(self._fold_row(
-                ci=event.combination_index, params=event.params, fold=event.fold,
+            self.partial.add_data_row(fold_row(
+                self._searched, ci=event.combination_index, params=event.params, fold=event.fold,
                 accuracy=event.accuracy, loss=event.loss, seconds=event.seconds,
                 rung=event.rung, n_resources=event.n_resources, resumed=event.resumed))
             self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
             self._draw_line()
         elif isinstance(event, CombinationFailed):
-            self._total = event.total_fits or self._total
-            self._done = event.fits_done or self._done
-            self.partial.add_data_row(self._failed_row(
-                ci=event.combination_index, params=event.params, reason=event.reason,
-                rung=event.rung))
-            self.bar.update(total=max(1, self._total), progress=self._done)
+            progress = self._progress
+            progress.total = event.total_fits or progress.total
+            progress.done = event.fits_done or progress.done
+            self.partial.add_data_row(failed_row(
+                self._searched, ci=event.combination_index, params=event.params,
+                reason=event.reason, rung=event.rung))
+            self.bar.update(total=max(1, progress.total), progress=progress.done)
             self._draw_line()
         elif isinstance(event, CombinationInvalid):
-            self.partial.add_data_row(self._failed_row(
-                ci=event.combination_index, params=event.params, reason=event.reason,
-                rung=0, status="invalid"))
+            self.partial.add_data_row(failed_row(
+                self._searched, ci=event.combination_index, params=event.params,
+                reason=event.reason, rung=0, status="invalid"))
         else:
             return False
         return True
 
     def eta(self) -> float | None:
         """Seconds left: the mean time of the fits run so far times the fits to go."""
-        if not self._fit_seconds:
-            return None
-        per_fit = sum(self._fit_seconds) / len(self._fit_seconds)
-        return per_fit * max(0, self._total - self._done)
+        return self._progress.eta()
 
     def _draw_line(self) -> None:
-        if self._stopping:
-            return
-        eta = self.eta()
-        parts = [f"Fits {self._done}/{self._total}"]
-        if self._rung:
-            parts.append(self._rung)
-        parts.append(f"ETA {format_duration(eta)}" if eta is not None
-                     else "ETA after the first fit")
-        if self._last:
-            parts.append(f"last {self._last}")
-        parts.append("s stops")
-        self.query_one("#tune-line", Static).update(" · ".join(parts))
+        if not self._stopping:
+            self.query_one("#tune-line", Static).update(self._progress.line())
 
     @on(TaskEnded)
     def _task_ended(self, message: TaskEnded) -> None:
@@ -717,16 +476,14 @@ class TuningScreen(ConvonetScreen):
             self.show_result(result)
             self.results.focus()
             if result.stopped:
-                self.notify(self.ended_text(result), title="Tuning stopped")
+                self.notify(ended_text(result), title="Tuning stopped")
         else:
-            text = f"Tuning was cancelled after {self._done} fits"
+            done = self._progress.done
+            text = f"Tuning was cancelled after {done} fits"
             if message.failed and message.error is not None:
-                text = f"Tuning failed after {self._done} fits: {format_error(message.error)[0]}"
-            if self._run_dir and self._done:
+                text = f"Tuning failed after {done} fits: {format_error(message.error)[0]}"
+            if self._run_dir and done:
                 text += " · the finished folds are on disk"
             self.query_one("#tune-line", Static).update(text)
         self._sync(force=True)
 
-
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -34,7 +34,8 @@ def _text_on(rgb: tuple[int, int, int]) -> str:
     return "black" if luminance > 140 else "white"
 
 
-def _shorten(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with an ellipsis."""
     return text if len(text) <= width else text[:max(1, width - 1)] + "…"
 
 
@@ -61,7 +62,7 @@ def confusion_table(matrix: np.ndarray, class_names: Sequence[str], *,
     # count's width, at most 10 characters): the table keeps to the console's width.
     room = 10 if width is None else (width - label_width - total_width) // max(n, 1) - 1
     head = max(digits + 2, min(10, longest, room))
-    headers = [_shorten(name, head) for name in names]
+    headers = [shorten(name, head) for name in names]
     table = Table(title="Confusion matrix",
                   show_lines=False, pad_edge=False, box=None, padding=(0, 0),
                   title_style="bold")
