@@ -18,8 +18,9 @@ from convonet.core.demo import demo_params_paths
 from convonet.core.params import DataParams, HyperParams
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ErrorDialog
-from convonet.tui.screens.data import DataScreen, SetPanel, SkippedDialog, share_bar
+from convonet.tui.screens.data import DataScreen
 from convonet.tui.session import Session
+from convonet.tui.widgets.data_panels import SetPanel, SkippedDialog, share_bar
 from convonet.tui.widgets.images import ImageGrid
 
 

@@ -13,7 +13,8 @@ from textual.widgets import DataTable, TabbedContent
 from convonet.tui.app import ConvonetApp
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ConfirmDialog
-from convonet.tui.screens.runs import CompareScreen, RunScreen, RunsScreen
+from convonet.tui.screens.run_detail import CompareScreen, RunScreen
+from convonet.tui.screens.runs import RunsScreen
 from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.params_diff import ParamsDiffTable

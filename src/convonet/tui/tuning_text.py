@@ -7,13 +7,12 @@ screen (``convonet.tui.screens.tuning``) decides when to draw them.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convonet.core.architecture import grid_problems
+from convonet.core.architecture import all_invalid_message, grid_problems
+from convonet.tui.formatting import display_path
 from convonet.tui.widgets.sortable_table import Column
 from convonet.tui.widgets.train_progress import format_duration
 
@@ -63,15 +62,6 @@ def params_text(params: Mapping[str, Any] | None, searched: Sequence[str]) -> st
     if not params:
         return ""
     return ", ".join(f"{short(n)} {fmt_value(params[n])}" for n in searched if n in params)
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A run folder relative to the working folder when inside it (shorter at 80 columns)."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
 
 
 def tuning_images(hyper_params: HyperParams, n_images: int) -> int:
@@ -137,6 +127,49 @@ def searched_text(hyper_params: HyperParams) -> str:
         f"{short(k)} {'/'.join(fmt_value(v) for v in vals)}" for k, vals in searched.items())
 
 
+
+
+def info_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
+    """The info lines between searches: what ``t`` would run now."""
+    try:
+        return f"{plan_text(hyper_params, train_set)}\n{searched_text(hyper_params)}"
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        return f"The hyper params cannot be searched: {exc}"
+
+
+def search_problem(hyper_params: HyperParams, train_set: Dataset | None) -> str | None:
+    """Why a search of ``hyper_params`` cannot start on ``train_set``, or None."""
+    if train_set is None:
+        return "no training set: load it on the Data screen (2)"
+    hp = hyper_params
+    problems = grid_problems(hp, train_set.image_shape)
+    if len(problems) == hp.grid_size():  # the core would refuse it the same way
+        return all_invalid_message(problems)
+    if str(hp.search) == "halving" and len(problems) < hp.grid_size() - 1:
+        schedule = halving_schedule(hp, train_set)
+        if isinstance(schedule, str):
+            return f"{schedule} (g switches to the full grid)"
+    return None
+
+
+def apply_problem(result: TuneResult | None) -> str | None:
+    """Why ``result``'s best combination cannot be applied, or None."""
+    if result is None:
+        return "no tuning result yet: t runs a search"
+    if not result.best_params:
+        return "no combination finished all its folds: run a longer search"
+    return None
+
+
+def status_text(reason: str | None, run_dir: str, running: bool) -> str:
+    """One line: why tuning cannot start, or where the results are on disk."""
+    if reason:
+        return f"Cannot tune: {reason}"
+    if run_dir and running:
+        return f"Saving each fold to {display_path(run_dir)}/folds.jsonl"
+    if run_dir:
+        return f"Saved in {display_path(run_dir)}/: results.csv, folds.jsonl"
+    return "t starts the search · s stops it (finished folds kept) · g grid/halving"
 
 
 def _nan(value: Any) -> bool:

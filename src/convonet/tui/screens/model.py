@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Static
 from convonet.core.events import CancelToken, Reporter
 from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
+from convonet.tui.formatting import right
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.file_picker import FilePicker
@@ -75,11 +76,6 @@ def save_network(model: Any, path: Path, class_names: list[str] | None, *,
 
 
 # ---- what other screens show about the model ----------------------------------------
-def right(text: str, width: int) -> str:
-    """Right-aligned in a table cell (no-break spaces: a cell drops ordinary leading ones)."""
-    return "\u00a0" * max(0, width - len(text)) + text
-
-
 def _shape(shape: Any) -> str:
     return "x".join(str(d) for d in shape)
 

@@ -27,6 +27,7 @@ from textual.widgets import Static
 from convonet.core.params import DataParams, HyperParams, ParamsError
 from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
+from convonet.tui.formatting import display_path
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect, ParamsKind, Session
 from convonet.tui.widgets.file_picker import FilePicker
@@ -55,14 +56,6 @@ def unsaved_params_question(session: Session) -> str | None:
         return None
     names = " and ".join(KINDS[k][2].lower() for k in ("data", "hyper") if k in kinds)
     return f"The {names} have unsaved changes. Quit without saving?"
-
-
-def display_path(path: Path) -> str:
-    """A path relative to the working folder when it is below it (shorter, and stable)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 class ParamsPanel(VerticalScroll):

@@ -29,6 +29,14 @@ from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import TaskEnded, run_task
+from convonet.tui.testing_text import (
+    INTRO,
+    classify_params,
+    model_class_names,
+    model_io,
+    model_of,
+    status_line,
+)
 from convonet.tui.widgets.test_results import (
     ClassifiedSection,
     EvaluationSection,
@@ -196,10 +204,7 @@ class TestingScreen(ConvonetScreen):
     # ---- state -------------------------------------------------------------------------
     def _model(self) -> Any:
         """The keras.Model the session holds (unwrapping a NetModel if given one)."""
-        model = self.session.model
-        if model is not None and not hasattr(model, "predict"):
-            model = getattr(model, "model", None)
-        return model
+        return model_of(self.session)
 
     def _current_key(self) -> tuple[int, int]:
         return (id(self._model()), id(self.session.test_set))
@@ -209,25 +214,8 @@ class TestingScreen(ConvonetScreen):
         return None if io is None else io[1]
 
     def model_class_names(self) -> list[str] | None:
-        """The model's classes: the names it was built or loaded with (kept by the model
-        screen), else those saved beside its file, else the training set's; None when none
-        is known (or none has the right count). The model's own names come first: a loaded
-        model may have been trained on other folders than the training set loaded now."""
-        from convonet.core.model import read_class_names
-
-        count = self._model_classes()
-        kept = self.session.class_names
-        if kept is not None and len(kept) == count:
-            return [str(name) for name in kept]
-        path = self.session.model_path
-        if path is not None:
-            names = read_class_names(path)
-            if names is not None and len(names) == count:
-                return names
-        train = self.session.train_set
-        if train is not None and len(train.class_names) == count:
-            return list(train.class_names)
-        return None
+        """The model's classes by name, when known (see ``testing_text``)."""
+        return model_class_names(self.session, self._model_classes())
 
     def why_not(self, action: str) -> str | None:
         """Why ``action`` cannot run now, or None when it can."""
@@ -260,72 +248,17 @@ class TestingScreen(ConvonetScreen):
 
     def update_status(self) -> None:
         """The model and test set in use, what is running, and why keys are greyed out."""
-        c = self.session
-        line = Text()
-        model = self._model()
-        if model is None:
-            line.append("Model: none", style="bold")
-        else:
-            name = Path(c.model_path).name if c.model_path is not None else "unsaved model"
-            line.append(f"Model: {name}", style="bold")
-            line.append(f" ({self._model_shape_text()})")
-        test = c.test_set
-        line.append("  ·  ")
-        if test is None:
-            line.append("Test set: none", style="bold")
-        else:
-            where = Path(test.root).name if test.root is not None else "loaded"
-            line.append(f"Test set: {where}", style="bold")
-            line.append(f" ({len(test.y)} images")
-            io = self._model_io()
-            if io is None or io != (tuple(test.image_shape), test.num_classes):
-                shape = "x".join(str(d) for d in test.image_shape)
-                line.append(f", {shape}, {test.num_classes} classes",
-                            style="bold red" if io is not None else "")
-            line.append(")")
-        if self._busy:
-            line.append(f"\n{self._busy}…", style="bold italic")
-        else:
-            reasons = []
-            blocked = self.why_not("classify_images")
-            if model is None:
-                reasons.append("No model: initialize one or load one on the Model screen (3) "
-                               "to evaluate, predict or classify.")
-            elif blocked is not None:  # another screen's task is running
-                reasons.append(blocked[0].upper() + blocked[1:] + ".")
-            if test is None:
-                reasons.append("No test set: load it on the Data screen (2) to evaluate or "
-                               "predict.")
-            if reasons:
-                line.append("\n" + " ".join(reasons), style="italic")
-        self.query_one("#testing-status", Static).update(line)
+        self.query_one("#testing-status", Static).update(
+            status_line(self.session, self._busy, self.why_not("classify_images")))
         intro = self.query_one("#testing-intro", Static)
         anything = any(r is not None for r in (self._evaluation, self._prediction)) \
             or bool(self._classified)
         intro.display = not anything
-        intro.update(Text(
-            "e  evaluate: accuracy and loss on the test set\n"
-            "p  predict: confusion heatmap, per-class precision/recall/F1 and the most "
-            "confidently wrong images; CSV files go to the results folder\n"
-            "c  classify new images: pick one file or a folder\n"
-            "x  export the classified images as CSV"))
+        intro.update(Text(INTRO))
 
     def _model_io(self) -> tuple[tuple[int, ...], int] | None:
         """The model's image shape and class count, or None without a usable model."""
-        from convonet.core.model import ModelError, model_io_shape
-
-        if self._model() is None:
-            return None
-        try:
-            return model_io_shape(self._model())
-        except ModelError:
-            return None
-
-    def _model_shape_text(self) -> str:
-        io = self._model_io()
-        if io is None:
-            return "no fixed input shape"
-        return f"{'x'.join(str(d) for d in io[0])}, {io[1]} classes"
+        return model_io(self._model())
 
     def _mark_stale(self) -> None:
         """Say so when a result shown came from another model or test set than now."""
@@ -430,31 +363,17 @@ class TestingScreen(ConvonetScreen):
                                         pick_folders=True), picked)
 
     def _classify_params(self) -> DataParams | None:
-        """Data params whose image size and colour mode are the model's input.
-
-        New images must be prepared as the model's training images were; the model's
-        input shape says how, even when the loaded data params describe another set.
-        """
+        """Data params whose image size and colour mode are the model's input."""
         from convonet.core.model import ModelError, model_io_shape
 
-        params = self.session.data_params
         try:
             shape, _ = model_io_shape(self._model())
-        except ModelError as exc:
+            params, note = classify_params(self.session.data_params, shape)
+        except (ModelError, ValueError) as exc:
             self._error("Cannot classify with this model", exc)
             return None
-        if len(shape) != 3 or shape[2] not in (1, 3) or min(shape) < 1:
-            self._error(
-                "Cannot classify with this model",
-                f"The model takes {'x'.join(str(d) for d in shape)} inputs; convonet "
-                "classifies images of height x width x 1 (grayscale) or 3 (RGB) channels.")
-            return None
-        mode = "grayscale" if shape[2] == 1 else "rgb"
-        size = (shape[0], shape[1])
-        if tuple(params.image_size) != size or params.color_mode != mode:
-            params = params.edit(image_size=list(size), color_mode=mode)
-            self.notify(f"Images are prepared as the model expects: {size[0]}x{size[1]} "
-                        f"{mode} (the data params say otherwise).", title="Classify")
+        if note is not None:
+            self.notify(note, title="Classify")
         return params
 
     def _classify_names(self) -> list[str] | None:

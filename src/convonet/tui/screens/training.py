@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from convonet.core.events import (
     BatchProgress,
@@ -34,11 +33,12 @@ from convonet.core.events import (
 )
 from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.model import right
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.training_text import ended_text, info_line
 from convonet.tui.widgets.charts import MetricChart
-from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
+from convonet.tui.widgets.epoch_table import EpochTable
+from convonet.tui.widgets.train_progress import TrainProgress
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,41 +85,6 @@ def run_info(run: RunFolder | None) -> dict[str, Any]:
         return {}
 
 
-def ended_text(history: TrainHistory) -> str:
-    """How a run ended, in one line, for the progress line and the tests."""
-    rows = history.rows
-    total = history.epochs or len(rows)
-    if history.stopped:
-        if not rows:
-            return "Stopped before the first epoch ended · model kept"
-        last = rows[-1]
-        where = f"Stopped at epoch {last.epoch} of {total}"
-        if last.partial:
-            where += " (partial)"
-        return f"{where} · model and history so far kept"
-    if not rows:
-        return "No epochs ran"
-    last_full = rows[-1]
-    seconds = sum(r.seconds for r in rows)
-    text = (f"Done: {len(rows)} epoch{'s' if len(rows) != 1 else ''}, "
-            f"{format_duration(seconds)} · {format_metrics(_row_logs(last_full), 3)}")
-    if history.early_stopped:
-        text = (f"Early stop after epoch {last_full.epoch} of {total} (no better "
-                f"{history.monitor.replace('_', ' ')})")
-        if history.restored_epoch is not None:
-            text += f" · weights of epoch {history.restored_epoch} restored"
-    return text
-
-
-def _row_logs(row: Any) -> dict[str, float | None]:
-    return {"loss": row.loss, "accuracy": row.accuracy, "val_loss": row.val_loss,
-            "val_accuracy": row.val_accuracy}
-
-
-def _num(value: float | None, digits: int = 4) -> Text:
-    return Text(right("–" if value is None else f"{value:.{digits}f}", digits + 2))
-
-
 class TrainingScreen(ConvonetScreen):
     """Runs training in a worker and shows its progress and history."""
 
@@ -152,7 +117,6 @@ class TrainingScreen(ConvonetScreen):
         self._config: dict[str, Any] = {}
         self._validation = False
         self._rows: list[dict[str, Any]] = []  # epochs of the run going on
-        self._drawn_rows = 0
         self._pending = False
         self._timer: Timer | None = None
         self._drawn_history: Any = None  # the session.history the charts show
@@ -168,16 +132,9 @@ class TrainingScreen(ConvonetScreen):
             with Horizontal(id="train-charts"):
                 yield MetricChart("accuracy", "Accuracy", id="chart-accuracy")
                 yield MetricChart("loss", "Loss", id="chart-loss")
-            table: DataTable[Any] = DataTable(id="train-epochs", cursor_type="row",
-                                              zebra_stripes=True)
-            yield table
+            yield EpochTable(id="train-epochs")
 
     def on_mount(self) -> None:
-        table = self.query_one("#train-epochs", DataTable)
-        for label, key in (("Epoch", "epoch"), ("Loss", "loss"), ("Accuracy", "accuracy"),
-                           ("Val loss", "val_loss"), ("Val accuracy", "val_accuracy"),
-                           ("LR", "lr"), ("Time", "seconds"), ("Batches", "batches")):
-            table.add_column(label, key=key)
         self._draw_history(self.session.history)
         self._sync(force=True)
 
@@ -247,30 +204,8 @@ class TrainingScreen(ConvonetScreen):
         c = self.session
         info = self.query_one("#train-info", Static)
         reason_box = self.query_one("#train-reason", Static)
-        parts = []
-        if c.model is not None:
-            parts.append(f"{c.model.count_params():,}-param model")
-        if c.train_set is not None:
-            parts.append(f"{len(c.train_set):,} images, "
-                         f"{c.train_set.num_classes} classes")
-        try:
-            first = c.hyper_params.first()
-            parts.append(f"{first['epochs']} epochs, batch {first['batch_size']}, "
-                         f"lr {first['init_rate']:g}")
-        except (AttributeError, KeyError, TypeError, ValueError):
-            pass
-        line = " · ".join(parts)
         trained = self._epochs_trained.get(id(c.model), 0) if c.model is not None else 0
-        if c.model is not None and not self.running:
-            if trained or c.history is not None or c.model_path is not None:
-                line += ("\nt/v continue from these weights"
-                         + (f" ({trained} epochs so far)" if trained else "")
-                         + " · fresh start: 3, then i")
-            else:
-                line += "\nt/v train the new model · s stops a run and keeps what it learned"
-        elif self.running:
-            what = "Training with validation" if self._validation else "Training only"
-            line += f"\n{what}… s stops at the next batch (model kept)"
+        line = info_line(c, trained, running=self.running, validation=self._validation)
         info.update(line)
         reason = self.blocked_reason(False) if not self.running else None
         reason_box.update(f"Cannot train: {reason}" if reason else "")
@@ -295,23 +230,7 @@ class TrainingScreen(ConvonetScreen):
     def _set_rows(self, rows: list[dict[str, Any]]) -> None:
         for chart in self.query(MetricChart):
             chart.set_history(rows)
-        table = self.query_one("#train-epochs", DataTable)
-        table.clear()
-        self._drawn_rows = 0
-        self._add_table_rows(rows)
-
-    def _add_table_rows(self, rows: list[dict[str, Any]]) -> None:
-        table = self.query_one("#train-epochs", DataTable)
-        for row in rows[self._drawn_rows:]:
-            epoch = f"{row['epoch']} partial" if row.get("partial") else str(row["epoch"])
-            table.add_row(Text(epoch), _num(row.get("loss")), _num(row.get("accuracy")),
-                          _num(row.get("val_loss")), _num(row.get("val_accuracy")),
-                          Text(f"{row.get('learning_rate', 0.0):.4g}"),
-                          Text(right(f"{row.get('seconds', 0.0):.1f}s", 6)),
-                          Text(right(str(row.get("batches", "")), 7)))
-        self._drawn_rows = len(rows)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        self.query_one(EpochTable).set_rows(rows)
 
     # ---- actions ---------------------------------------------------------------------
     def action_train(self) -> None:
@@ -445,7 +364,7 @@ class TrainingScreen(ConvonetScreen):
         self._pending = False
         for chart in self.query(MetricChart):
             chart.set_history(self._rows)
-        self._add_table_rows(self._rows)
+        self.query_one(EpochTable).add_rows_since(self._rows)
 
     @on(TaskEnded)
     def _task_ended(self, message: TaskEnded) -> None:

@@ -32,7 +32,6 @@ from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from convonet.core.architecture import all_invalid_message, grid_problems
 from convonet.core.events import CancelToken, Reporter
 from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
@@ -40,19 +39,20 @@ from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
 from convonet.tui.tuning_text import (
     SearchProgress,
+    apply_problem,
     ended_text,
     failed_row,
     fold_row,
-    halving_schedule,
+    info_text,
     params_text,
     partial_columns,
     partial_rows,
-    plan_text,
     result_columns,
     result_rows,
+    search_problem,
     searched_text,
-    shown_path,
     start_plan,
+    status_text,
 )
 from convonet.tui.widgets.sortable_table import SortableTable
 
@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from convonet.core.tuning import TuneResult
 
 TASK_NAME = "tuning"
+
 
 def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path,
               data_params: DataParams | None, *, report: Reporter,
@@ -184,26 +185,11 @@ class TuningScreen(ConvonetScreen):
                 return "tuning is running: s stops it"
             if self._other_task_running():
                 return "wait: another task is running"
-            if c.train_set is None:
-                return "no training set: load it on the Data screen (2)"
-            hp = c.hyper_params
-            problems = grid_problems(hp, c.train_set.image_shape)
-            if len(problems) == hp.grid_size():  # the core would refuse it the same way
-                return all_invalid_message(problems)
-            if str(hp.search) == "halving" and len(problems) < hp.grid_size() - 1:
-                schedule = halving_schedule(hp, c.train_set)
-                if isinstance(schedule, str):
-                    return f"{schedule} (g switches to the full grid)"
-            return None
+            return search_problem(c.hyper_params, c.train_set)
         if action == "apply_best":
             if self.running:
                 return "wait for the search to end (or stop it with s)"
-            result = self.result
-            if result is None:
-                return "no tuning result yet: t runs a search"
-            if not result.best_params:
-                return "no combination finished all its folds: run a longer search"
-            return None
+            return apply_problem(self.result)
         if action == "toggle_strategy":
             return "the search is running" if self.running else None
         if action == "stop_tuning":
@@ -237,25 +223,13 @@ class TuningScreen(ConvonetScreen):
     def _draw_plan(self) -> None:
         """The info lines between searches: what ``t`` would run now."""
         c = self.session
-        try:
-            text = f"{plan_text(c.hyper_params, c.train_set)}\n{searched_text(c.hyper_params)}"
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            text = f"The hyper params cannot be searched: {exc}"
-        self.query_one("#tune-info", Static).update(text)
+        self.query_one("#tune-info", Static).update(info_text(c.hyper_params, c.train_set))
 
     def _draw_status(self) -> None:
         """One line: why tuning cannot start, or where the results are on disk."""
         status = self.query_one("#tune-status", Static)
         reason = None if self.running else self.blocked_reason("tune")
-        if reason:
-            status.update(f"Cannot tune: {reason}")
-        elif self._run_dir and self.running:
-            status.update(f"Saving each fold to {shown_path(self._run_dir)}/folds.jsonl")
-        elif self._run_dir:
-            status.update(f"Saved in {shown_path(self._run_dir)}/: results.csv, folds.jsonl")
-        else:
-            status.update("t starts the search · s stops it (finished folds kept) · "
-                          "g grid/halving")
+        status.update(status_text(reason, self._run_dir, self.running))
         status.set_class(bool(reason), "-blocked")
 
     def _set_partial_columns(self, searched: Sequence[str], strategy: str) -> None:
