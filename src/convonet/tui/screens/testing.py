@@ -387,35 +387,9 @@ class TestingScreen(ConvonetScreen):
         """Write the classified images as CSV, by default into the results folder."""
         if self._refuse("export_classifications"):
             return
-        from convonet.tui.widgets.file_picker import FilePicker
-
-        results = self.app.results_dir
-        try:
-            results.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # the picker then starts at the nearest folder that exists
-            self.notify(f"The results folder {results} cannot be created "
-                        f"({exc.strerror or exc}): pick another folder.",
-                        severity="warning", title="Export CSV")
-        name = f"classified-{time.strftime('%Y%m%d-%H%M%S')}.csv"
-
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                self._write_classifications(path)
-
-        self.app.push_screen(FilePicker("Export classified images as CSV", results,
-                                        suffixes=(".csv",), save=True, default_name=name),
-                             picked)
-
-    def _write_classifications(self, path: Path) -> None:
-        from convonet.core.testing import write_classifications_csv
-
-        try:
-            written = write_classifications_csv(self._classified, path)
-        except OSError as exc:
-            self._error("The CSV file could not be written", exc)
-            return
-        self.notify(f"{len(self._classified)} rows written to {written}", title="Export CSV")
-        self.query_one("#classified", Vertical).border_subtitle = f"saved: {written}"
+        section = self.query_one(ClassifiedSection)
+        section.export(self._classified, self.app.results_dir,
+                       lambda exc: self._error("The CSV file could not be written", exc))
 
     # ---- results -----------------------------------------------------------------------
     @on(TaskEnded)

@@ -85,14 +85,6 @@ class SortableTable(DataTable[Text]):
         if at_end and self.follow and self.sort_key is None and self.row_count:
             self.move_cursor(row=self.row_count - 1)
 
-    def update_data_row(self, key: str, changes: Row) -> None:
-        """Change some values of the row ``key`` (a failed mark, a finished status)."""
-        for row in self.rows_data:
-            if str(row["_key"]) == key:
-                row.update(changes)
-                break
-        self._redraw()
-
     # ---- sorting -----------------------------------------------------------------------
     def sort_by(self, key: str | None, descending: bool | None = None) -> None:
         """Sort by column ``key`` (None: the order rows arrived in)."""

@@ -6,7 +6,8 @@ to show; ``show(...)`` fills it from a core result. The screen decides when.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,3 +242,37 @@ class ClassifiedSection(Vertical):
                           Text(f"{row.confidence * 100:.1f} %", justify="right"), top,
                           key=f"row-{n}")
         return None
+
+    def export(self, rows: Sequence[Classification], results: Path,
+               failed: Callable[[OSError], None]) -> None:
+        """Pick a CSV file (in ``results`` by default) and write ``rows`` to it; ``failed``
+        is told when it cannot be written."""
+        from convonet.tui.widgets.file_picker import FilePicker
+
+        try:
+            results.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the picker then starts at the nearest folder that exists
+            self.notify(f"The results folder {results} cannot be created "
+                        f"({exc.strerror or exc}): pick another folder.",
+                        severity="warning", title="Export CSV")
+        name = f"classified-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self._write(rows, path, failed)
+
+        self.app.push_screen(FilePicker("Export classified images as CSV", results,
+                                        suffixes=(".csv",), save=True, default_name=name),
+                             picked)
+
+    def _write(self, rows: Sequence[Classification], path: Path,
+               failed: Callable[[OSError], None]) -> None:
+        from convonet.core.testing import write_classifications_csv
+
+        try:
+            written = write_classifications_csv(list(rows), path)
+        except OSError as exc:
+            failed(exc)
+            return
+        self.notify(f"{len(rows)} rows written to {written}", title="Export CSV")
+        self.border_subtitle = f"saved: {written}"
