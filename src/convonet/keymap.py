@@ -27,6 +27,7 @@ import json
 import os
 import string
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,12 +136,32 @@ def _load_table(path: Path) -> dict[str, Any]:
 
 def _known_key_names() -> set[str]:
     """Key names Textual can deliver: its ``Keys`` values and the names of printable keys."""
-    from textual.keys import Keys, _character_to_key
+    from textual.keys import Keys
 
     names = {key.value for key in Keys}
-    names |= {_character_to_key(ch) for ch in string.printable if not ch.isspace()}
+    names |= {key_name(ch) for ch in string.printable if not ch.isspace()}
     names |= {"space", "tab", "enter", "escape", "backspace", "delete"}
     return names
+
+
+def key_name(character: str) -> str:
+    """Textual's name of the key that types ``character`` (``?`` is ``question_mark``),
+    from its public key tables."""
+    from textual.keys import ASCII_KEY_NAMES, KEY_NAME_REPLACEMENTS
+
+    key = character
+    if not character.isalnum():
+        try:
+            key = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+        except ValueError:
+            key = ASCII_KEY_NAMES.get(character, character)
+    return KEY_NAME_REPLACEMENTS.get(key, key)
+
+
+def normalize_keys(keys: str) -> str:
+    """A comma-separated key list with single characters named as Textual names them."""
+    parts = [key.strip() for key in keys.split(",")]
+    return ",".join(key_name(key) if len(key) == 1 else key for key in parts)
 
 
 def check_key(key: str, known: set[str] | None = None) -> str | None:
@@ -205,13 +226,11 @@ def _clashes(path: Path, keys: Mapping[str, str]) -> list[str]:
     """Warn when a remapped key is also the key of another binding in the same place."""
     if not keys:
         return []
-    from textual.keys import _normalize_key_list
-
     from convonet.keytable import owner_ids
 
     owners = owner_ids()
     defaults = {b.id: b.key for b in binding_infos()}
-    effective = {i: _normalize_key_list(keys.get(i, k)) for i, k in defaults.items()}
+    effective = {i: normalize_keys(keys.get(i, k)) for i, k in defaults.items()}
     problems: list[str] = []
     for binding_id in keys:
         mine = set(effective.get(binding_id, "").split(","))

@@ -391,24 +391,20 @@ class ModelScreen(ConvonetScreen):
         if message.ok:
             if message.task == "build_model":
                 model, names, config = message.result
-                self._set_model(model, names, config, path=None)
+                c.set_model(model, names, config, path=None)
                 self.notify(f"New model: {model.count_params():,} params, untrained")
             elif message.task == "load_model":
                 model, names = message.result
                 path = self._loading
-                self._set_model(model, names, None, path=path)
+                c.set_model(model, names, None, path=path)
                 self._warn_names(names)
                 self.notify(f"Loaded {path}")
             elif message.task == "save_model":
                 c.model_path = Path(message.result)
                 c.model_dirty = False
                 self.notify(f"Saved to {message.result}")
-            self.app.session_changed("model")
+            self.app.session_changed("model", "history")
         self.refresh_view(force=True)
-
-    def _set_model(self, model: Any, names: list[str] | None,
-                   config: dict[str, Any] | None, path: Path | None) -> None:
-        self.session.set_model(model, names, config, path)
 
     def _warn_names(self, names: list[str] | None) -> None:
         """Class names differ from the data's: matched by index, as the data screen does."""
