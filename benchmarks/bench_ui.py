@@ -31,8 +31,8 @@ from fashion_mnist import write_pngs  # noqa: E402
 from convonet.core.data import DataPrep  # noqa: E402
 from convonet.core.model import NetModel  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
-from convonet.tui.session import Session  # noqa: E402
 from convonet.tui.app import ConvonetApp  # noqa: E402
+from convonet.tui.session import Session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
