@@ -334,6 +334,7 @@ async def test_the_tuning_screen_says_why_nothing_can_be_tuned(make_app: Any) ->
 
         # one valid value is enough: the plan counts the fits that will run
         controller.hyper_params = hp(kernel_size="3,9,11")
+        app.session_changed("params")  # as the params screen says after an edit
         await wait_until(pilot, lambda: "Cannot tune" not in str(
             screen.query_one("#tune-status").render()), "the status to clear")
         assert "3 combinations × 2 folds = 2 fits on 36 images (100%) · 2 invalid, not run" \

@@ -18,30 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from convonet.keytable import bindings
-from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.screens.testing_view import TestingView
 from convonet.tui.session import Aspect
 from convonet.tui.tasks import TaskEnded, run_task
 from convonet.tui.testing_text import (
-    INTRO,
     classify_params,
     model_class_names,
     model_io,
     model_of,
-    status_line,
 )
 from convonet.tui.widgets.test_results import (
     ClassifiedSection,
-    EvaluationSection,
-    MistakeStrip,
-    PredictionSection,
 )
 
 if TYPE_CHECKING:
@@ -127,7 +119,7 @@ def classify_task(model: Any, target: Path, data_params: DataParams,
                         class_names=class_names, model_path=model_path, report=report).rows
 
 
-class TestingScreen(ConvonetScreen):
+class TestingScreen(TestingView):
     """Evaluates and predicts with the model on the test set and classifies new images."""
 
     __test__ = False  # not a pytest test class, despite its name
@@ -167,31 +159,8 @@ class TestingScreen(ConvonetScreen):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._busy = ""  # what is running, for the status line
-        self._evaluation: Evaluation | None = None
-        self._prediction: Prediction | None = None
-        self._made_with: dict[str, tuple[int, int]] = {}  # result -> (model, test set) ids
-        self._classified: list[Classification] = []
         self._classified_from: Path | None = None
         self._pick_start: Path | None = None
-
-    # ---- layout ------------------------------------------------------------------------
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="testing-status")
-        with VerticalScroll(id="testing-body"):
-            yield Static("", id="testing-intro")
-            evaluation = EvaluationSection(id="evaluation", classes="section -empty")
-            evaluation.border_title = "Evaluation"
-            yield evaluation
-            prediction = PredictionSection(id="prediction", classes="section -empty")
-            prediction.border_title = "Prediction"
-            yield prediction
-            with Vertical(id="wrong", classes="section -empty") as box:
-                box.border_title = "Most confidently wrong"
-                yield MistakeStrip(id="wrong-strip")
-            classified = ClassifiedSection(id="classified", classes="section -empty")
-            classified.border_title = "Classified images"
-            yield classified
 
     def on_mount(self) -> None:
         self.sync_from_session()
@@ -205,9 +174,6 @@ class TestingScreen(ConvonetScreen):
     def _model(self) -> Any:
         """The keras.Model the session holds (unwrapping a NetModel if given one)."""
         return model_of(self.session)
-
-    def _current_key(self) -> tuple[int, int]:
-        return (id(self._model()), id(self.session.test_set))
 
     def _model_classes(self) -> int | None:
         io = self._model_io()
@@ -235,41 +201,9 @@ class TestingScreen(ConvonetScreen):
         """Grey out (None) what cannot run yet; the status line says why."""
         return True if self.why_not(action) is None else None
 
-    def sync_from_session(self) -> None:
-        """Show what the session holds and refresh the keys and the status line."""
-        c = self.session
-        if c.evaluation is not self._evaluation:
-            self.show_evaluation(c.evaluation)
-        if c.prediction is not self._prediction:
-            self.show_prediction(c.prediction)
-        self._mark_stale()
-        self.update_status()
-        self.refresh_bindings()
-
-    def update_status(self) -> None:
-        """The model and test set in use, what is running, and why keys are greyed out."""
-        self.query_one("#testing-status", Static).update(
-            status_line(self.session, self._busy, self.why_not("classify_images")))
-        intro = self.query_one("#testing-intro", Static)
-        anything = any(r is not None for r in (self._evaluation, self._prediction)) \
-            or bool(self._classified)
-        intro.display = not anything
-        intro.update(Text(INTRO))
-
     def _model_io(self) -> tuple[tuple[int, ...], int] | None:
         """The model's image shape and class count, or None without a usable model."""
         return model_io(self._model())
-
-    def _mark_stale(self) -> None:
-        """Say so when a result shown came from another model or test set than now."""
-        key = self._current_key()
-        for section, result in (("evaluation", self._evaluation),
-                                ("prediction", self._prediction)):
-            made = self._made_with.get(section)
-            stale = result is not None and made is not None and made != key
-            box = self.query_one(f"#{section}")
-            box.border_subtitle = ("from an earlier model or test set: run it again"
-                                   if stale else "")
 
     # ---- actions -----------------------------------------------------------------------
     def _refuse(self, action: str) -> bool:
@@ -417,41 +351,3 @@ class TestingScreen(ConvonetScreen):
         self.update_status()
         self.refresh_bindings()
 
-    def _reveal(self, selector: str) -> None:
-        """Bring a result into view once the section it just un-hid has a layout."""
-        target = self.query_one(selector)
-        # Twice deferred: the first refresh lays the section out, then it can be scrolled to.
-        self.call_after_refresh(target.scroll_visible, top=True, animate=False)
-
-    def show_evaluation(self, evaluation: Evaluation | None) -> None:
-        """Fill the evaluation table (or hide it when there is no evaluation)."""
-        self._evaluation = evaluation
-        self.query_one(EvaluationSection).show(evaluation)
-        if evaluation is not None:
-            self.update_status()
-
-    def show_prediction(self, prediction: Prediction | None, *,
-                        saved: tuple[Path, Path] | None = None,
-                        save_error: str | None = None) -> None:
-        """Draw the heatmap, the per-class table and the strip of worst mistakes."""
-        self._prediction = prediction
-        self.query_one("#wrong").set_class(prediction is None, "-empty")
-        test = self.session.test_set
-        folders = list(test.class_names) if test is not None else []
-        self.query_one(PredictionSection).show(prediction, folders, saved=saved,
-                                               save_error=save_error)
-        if prediction is None:
-            return
-        if saved is None and save_error is not None:
-            self.notify(f"The prediction CSV files could not be saved: {save_error}",
-                        severity="error", title="Prediction")
-        x = test.x if test is not None else None
-        self.query_one("#wrong-strip", MistakeStrip).show_wrong(prediction, x)
-        self.update_status()
-
-    def show_classifications(self, rows: list[Classification], source: Path | None) -> None:
-        """One table row per classified image: file, predicted class, confidence, top 3."""
-        self._classified = list(rows)
-        problem = self.query_one(ClassifiedSection).show(rows, source)
-        if problem is not None:
-            self.notify(problem, severity="warning", title="Classify")
