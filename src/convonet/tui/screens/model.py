@@ -29,13 +29,19 @@ from convonet.core.events import CancelToken, Reporter
 from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.formatting import right
+from convonet.tui.model_text import (
+    class_names_text,
+    config_text,
+    model_origin,
+    model_summary_of,
+    stale_note,
+)
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.file_picker import FilePicker
 
 if TYPE_CHECKING:
-    from convonet.core.model import ModelSummary
-    from convonet.tui.session import Aspect, Session
+    from convonet.tui.session import Aspect
 
 
 # ---- work done in the task worker (no widgets here) ----------------------------------
@@ -78,42 +84,6 @@ def save_network(model: Any, path: Path, class_names: list[str] | None, *,
 # ---- what other screens show about the model ----------------------------------------
 def _shape(shape: Any) -> str:
     return "x".join(str(d) for d in shape)
-
-
-def model_summary_of(session: Session) -> ModelSummary | None:
-    """The session's model summarised, or None when there is no model."""
-    if session.model is None:
-        return None
-    from convonet.core.model import model_summary
-
-    return model_summary(session.model)
-
-
-def model_origin(session: Session) -> str:
-    """Where the model came from and whether its latest training is saved."""
-    path = session.model_path
-    if path is None:
-        state = "Trained model" if session.model_dirty else "New model"
-        return f"{state}, not saved (s saves it)"
-    if session.model_dirty:
-        return f"Trained since it was saved as {path}: not saved (s saves it)"
-    return f"Model file {path}"
-
-
-def config_text(config: dict[str, Any] | None) -> str:
-    """The hyper params that shaped a model, as one line."""
-    if not config:
-        return "architecture read from the file"
-    return (f"filters {config['num_filters']} · kernel {config['kernel_size']} · "
-            f"units {config['num_units']} · dropout {config['dropout']}")
-
-
-def class_names_text(names: list[str] | None, count: int) -> str:
-    """``0 name · 1 name ...``, or just the count when the names are unknown."""
-    if not names:
-        return f"{count} classes (names not saved with the model: shown by index)"
-    return " · ".join(str(i) if name == str(i) else f"{i} {name}"
-                      for i, name in enumerate(names))
 
 
 class ModelScreen(ConvonetScreen):
@@ -236,7 +206,7 @@ class ModelScreen(ConvonetScreen):
 
         config = c.model_config
         info.update(f"Input {_shape(summary.input_shape)} → {summary.num_classes} classes · "
-                    f"{config_text(config)}" + self._stale_note(config))
+                    f"{config_text(config)}" + stale_note(config, c.hyper_params))
         table.clear()
         width = max((len(f"{row.params:,}") for row in summary.rows), default=1)
         for row in summary.rows:
@@ -249,22 +219,6 @@ class ModelScreen(ConvonetScreen):
                                      f" ({size})" for label, count, size in lines)))
         names = c.class_names
         classes.update("Classes: " + class_names_text(names, summary.num_classes))
-
-    def _stale_note(self, config: dict[str, Any] | None) -> str:
-        """Say so when the hyper params now ask for a different network (any field the
-        core builds into the model, momentum included)."""
-        from convonet.core.model import ARCHITECTURE_FIELDS
-
-        if not config:
-            return ""
-        try:
-            now = self.session.hyper_params.first()
-        except (AttributeError, KeyError, TypeError, ValueError):
-            return ""
-        changed = [f for f in ARCHITECTURE_FIELDS if now.get(f) != config.get(f)]
-        if changed:
-            return f" · the hyper params changed since ({', '.join(changed)}): i rebuilds"
-        return ""
 
     def _results_dir(self) -> Path:
         return self.app.results_dir
