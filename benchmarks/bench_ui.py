@@ -31,8 +31,8 @@ from fashion_mnist import write_pngs  # noqa: E402
 from convonet.core.data import DataPrep  # noqa: E402
 from convonet.core.model import NetModel  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
-from convonet.core.state import Controller  # noqa: E402
 from convonet.tui.app import ConvonetApp  # noqa: E402
+from convonet.tui.session import Session  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -105,8 +105,8 @@ async def run(limit: int, presses: int) -> dict[str, object]:
     hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
         epochs=50, patience=0)
     model = NetModel(hp).build(train.image_shape, train.num_classes, train.class_names)
-    controller = Controller(data_params=dp, hyper_params=hp, train_set=train, model=model)
-    app = ConvonetApp(controller=controller, results_dir=Path("/tmp/convonet-bench-ui"),
+    controller = Session(data_params=dp, hyper_params=hp, train_set=train, model=model)
+    app = ConvonetApp(session=controller, results_dir=Path("/tmp/convonet-bench-ui"),
                       backend_label="bench")
     async with app.run_test(size=(120, 40)) as pilot:
         watch = PaintWatch(app)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 #: A fixed header label, so tests never import Keras to find the device.
 BACKEND_LABEL = "tensorflow · CPU"
@@ -17,22 +17,22 @@ BACKEND_LABEL = "tensorflow · CPU"
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Callable[..., Any]:
-    """Build a ``ConvonetApp`` on a fresh controller, its results in ``tmp_path``."""
+    """Build a ``ConvonetApp`` on a fresh session, its results in ``tmp_path``."""
     from convonet.tui.app import ConvonetApp
 
     def make(app_class: type[ConvonetApp] = ConvonetApp,
-             controller: Controller | None = None, **kwargs: Any) -> ConvonetApp:
+             session: Session | None = None, **kwargs: Any) -> ConvonetApp:
         kwargs.setdefault("backend_label", BACKEND_LABEL)
         kwargs.setdefault("results_dir", tmp_path / "results")
-        return app_class(controller=controller or Controller(), **kwargs)
+        return app_class(session=session or Session(), **kwargs)
 
     return make
 
 
 @pytest.fixture
-def named_params_controller() -> Controller:
+def named_params_controller() -> Session:
     """Default params that carry the demo's file names (nothing is read from disk)."""
-    return Controller(
+    return Session(
         data_params=DataParams(path="demo_data_params.json"),
         hyper_params=HyperParams(path="demo_hyper_params.json"),
     )
@@ -76,9 +76,9 @@ def tiny_set() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def tiny_controller() -> Controller:
+def tiny_controller() -> Session:
     """A controller with a tiny training set and hyper params for a 1,279-param network."""
-    return Controller(
+    return Session(
         hyper_params=HyperParams().edit(num_filters=4, num_units=16, epochs=2,
                                         batch_size=16),
         train_set=make_tiny_set(),

@@ -78,7 +78,7 @@ async def test_app_starts_on_the_params_screen(make_app: Any) -> None:
 
 async def test_header_names_the_params_files(make_app: Any,
                                             named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller)
+    app = make_app(session=named_params_controller)
     async with app.run_test() as pilot:
         await pilot.pause()
         assert app.sub_title == "demo_data_params.json · demo_hyper_params.json"
@@ -156,6 +156,36 @@ class _AppWithTraining(ConvonetApp):
     MODES = {**ConvonetApp.MODES, "training": _TrainingWithAction}
 
 
+def test_the_binding_table_names_the_screens_in_their_order() -> None:
+    from convonet.keytable import SCREEN_TITLES
+
+    assert SCREEN_TITLES == {name: cls.SCREEN_TITLE for name, cls in SCREENS.items()}
+
+
+async def test_the_palette_names_each_items_key_after_the_keymap(
+        make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from convonet import keymap
+    from convonet.tui.commands import command_key
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "keys.toml").write_text('"training.train" = "f9"\n')
+    monkeypatch.setenv(keymap.CONFIG_ENV, str(folder))
+    items = {c.title: c for c in menu_commands()}
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert command_key(app, items["Training Only"]) == "f9"
+        assert command_key(app, items["Load Hyper Params"]) == "L"
+        assert command_key(app, items["Go to Runs"]) == "7"
+        assert command_key(app, items["About"]) == "f2"
+        labels = await palette_labels(pilot, "Training Only")
+        options = app.screen.query_one(CommandList)
+        helps = {str(options.get_option_at_index(i).hit.text):
+                 options.get_option_at_index(i).hit.help for i in range(len(labels))}
+        assert "key f9" in str(helps["Tasks › Training Only"])
+
+
 async def test_an_item_is_enabled_by_defining_its_action(make_app: Any,
                                                          future_item: MenuCommand) -> None:
     app = make_app(_AppWithTraining)
@@ -201,7 +231,7 @@ async def test_a_failing_task_shows_the_error_dialog_and_the_app_goes_on(
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        app.controller.extras["kept"] = True
+        app.session.class_names = ["kept"]
         run_task(screen, _explode, name="boom", description="Exploding")
         await wait_until(pilot, lambda: isinstance(app.screen, ErrorDialog), "error dialog")
         await pilot.pause()
@@ -217,7 +247,7 @@ async def test_a_failing_task_shows_the_error_dialog_and_the_app_goes_on(
         assert app.screen is screen
         await pilot.press("2")
         assert app.current_mode == "data"
-        assert app.controller.extras == {"kept": True}
+        assert app.session.class_names == ["kept"]
         assert not app.tasks.running()
 
 
@@ -316,7 +346,7 @@ async def test_quit_without_a_task_exits_at_once(make_app: Any) -> None:
 async def test_quit_asks_about_an_unsaved_model(make_app: Any) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        app.controller.model_dirty = True
+        app.session.model_dirty = True
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, ConfirmDialog)
         assert "saved" in app.screen.question
@@ -349,7 +379,7 @@ def test_without_the_demo_module_the_app_starts_with_a_notice(
     monkeypatch.setitem(sys.modules, "convonet.core.demo", None)
     notices: list[str] = []
     args = cli.build_parser().parse_args([])
-    controller = cli.load_controller(args, notices)
+    controller = cli.load_session(args, notices)
     assert controller.data_params.path is None
     assert notices and "demo" in notices[0]
 
@@ -359,7 +389,7 @@ def test_no_arguments_load_the_demo_params(tmp_path: Path,
     pytest.importorskip("convonet.core.demo")
     monkeypatch.setenv("CONVONET_DATA_DIR", str(tmp_path))
     notices: list[str] = []
-    controller = cli.load_controller(cli.build_parser().parse_args([]), notices)
+    controller = cli.load_session(cli.build_parser().parse_args([]), notices)
     assert notices == []
     assert controller.data_params.path is not None
     assert controller.data_params.path.name == "demo_data_params.json"

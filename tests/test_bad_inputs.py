@@ -21,8 +21,8 @@ from PIL import Image
 import convonet.core.data.prep as data_prep
 from convonet.core.data import DataError, DataPrep, check_memory, estimate_bytes, human_bytes
 from convonet.core.params import DataParams, HyperParams, ParamsError
-from convonet.core.state import Controller
 from convonet.tui.dialogs import ErrorDialog
+from convonet.tui.session import Session
 
 
 @pytest.fixture(autouse=True)
@@ -200,7 +200,7 @@ async def test_the_app_shows_a_bad_params_file_and_keeps_its_params(
 
     data = DataParams({"image_size": [8, 8]}, path=tmp_path / "mine_data.json")
     hyper = HyperParams({"batch_size": 16}, path=tmp_path / "mine_hyper.json")
-    app = make_app(controller=Controller(data_params=data, hyper_params=hyper))
+    app = make_app(session=Session(data_params=data, hyper_params=hyper))
     path = make(tmp_path)
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.press("1")
@@ -213,7 +213,7 @@ async def test_the_app_shows_a_bad_params_file_and_keeps_its_params(
             assert word in app.screen.summary
         await pilot.press("escape")
         assert app.screen is screen
-        assert app.controller.data_params is data and app.controller.hyper_params is hyper
+        assert app.session.data_params is data and app.session.hyper_params is hyper
         assert hyper.batch_size == (16,) and data.image_size == (8, 8)
 
 
@@ -494,7 +494,7 @@ async def test_the_data_screen_refuses_it_and_keeps_the_loaded_set(
     root = good_set(tmp_path / "set")
     before = tiny_set(classes=2, per_class=4, size=8)
     params = DataParams({"train_dir": str(root), "image_size": [8, 8]})
-    app = make_app(controller=Controller(data_params=params, train_set=before))
+    app = make_app(session=Session(data_params=params, train_set=before))
     monkeypatch.setattr(data_prep, "available_memory", lambda: 1_000)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
@@ -505,8 +505,8 @@ async def test_the_data_screen_refuses_it_and_keeps_the_loaded_set(
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.screen is screen and app.controller.train_set is before
-        assert app.controller.data_params is params
+        assert app.screen is screen and app.session.train_set is before
+        assert app.session.data_params is params
 
 
 DATA_APP_CASES = [c for c in DATASET_ERRORS if c[0] in ("root empty", "only non-images")]
@@ -521,7 +521,7 @@ async def test_the_data_screen_shows_a_bad_folder_and_keeps_the_loaded_set(
     make(root)
     before = tiny_set(classes=2, per_class=4, size=8)
     params = DataParams({"train_dir": str(root), "image_size": [8, 8]})
-    app = make_app(controller=Controller(data_params=params, train_set=before))
+    app = make_app(session=Session(data_params=params, train_set=before))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen
@@ -533,7 +533,7 @@ async def test_the_data_screen_shows_a_bad_folder_and_keeps_the_loaded_set(
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.screen is screen and app.controller.train_set is before
+        assert app.screen is screen and app.session.train_set is before
 
 
 # =========================================================================================
@@ -662,9 +662,9 @@ async def test_the_model_screen_shows_a_bad_model_and_keeps_the_current_one(
     path = make(tmp_path, small_model_file) if make else small_model_file
     current = load_model(small_model_file)
     train = tiny_set(classes=classes or 2, per_class=4, size=8)
-    controller = Controller(train_set=train)
+    controller = Session(train_set=train)
     controller.model = current
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     async with app.run_test(size=(110, 34)) as pilot:
         await pilot.press("3")
         screen = app.screen
@@ -680,7 +680,7 @@ async def test_the_model_screen_shows_a_bad_model_and_keeps_the_current_one(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen is screen
-        assert app.controller.model is current and app.controller.train_set is train
+        assert app.session.model is current and app.session.train_set is train
 
 
 # =========================================================================================
@@ -818,7 +818,7 @@ async def test_the_params_screen_shows_a_full_disk_and_keeps_the_file(
     HyperParams().edit(batch_size=8).save(target)
     before = target.read_bytes()
     hyper = HyperParams.load(target).edit(batch_size=99)
-    app = make_app(controller=Controller(hyper_params=hyper))
+    app = make_app(session=Session(hyper_params=hyper))
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.press("1")
         screen = app.screen
@@ -830,6 +830,6 @@ async def test_the_params_screen_shows_a_full_disk_and_keeps_the_file(
         assert "hyper.json" in app.screen.summary
         monkeypatch.undo()
         await pilot.press("escape")
-        assert app.screen is screen and app.controller.hyper_params is hyper
+        assert app.screen is screen and app.session.hyper_params is hyper
         assert hyper.batch_size == (99,)
     assert target.read_bytes() == before

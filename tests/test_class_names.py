@@ -17,7 +17,7 @@ from convonet.cli import main
 from convonet.core.data import DataError, DataPrep, text_order_warning
 from convonet.core.events import Event, Notice
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 #: Folders 0..11: as text they sort 0, 1, 10, 11, 2, ..., 9.
 NUMBERED = [str(k) for k in range(12)]
@@ -101,12 +101,12 @@ def test_headless_shows_the_warning_on_stderr_and_in_json(
 
 async def test_the_data_screen_shows_the_warning(make_app: Any, tmp_path: Path) -> None:
     params = DataParams.load(numbered_params(tmp_path))
-    app = make_app(controller=Controller(data_params=params))
+    app = make_app(session=Session(data_params=params))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2", "t")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.controller.train_set is not None
+        assert app.session.train_set is not None
         text = str(app.screen.query_one("#set-train .set-warnings", Static).render())
         assert "ordered as text" in text and "2 -> 10" in text
 
@@ -205,7 +205,6 @@ async def test_the_testing_screen_names_the_models_classes(make_app: Any,
     prediction is named with the model's classes, and the note says so."""
     from convonet.core.model import NetModel
     from convonet.core.training import NetTraining
-    from convonet.tui.screens.model import CLASS_NAMES_KEY
 
     data = DataParams.load(numbered_params(tmp_path))
     train = DataPrep(data).prep_data("train")
@@ -214,9 +213,9 @@ async def test_the_testing_screen_names_the_models_classes(make_app: Any,
     model = NetModel(hyper).build(train.image_shape, train.num_classes, train.class_names)
     NetTraining(model, hyper).train(train)
     model_names = [f"class {name}" for name in train.class_names]
-    controller = Controller(train_set=train, test_set=test, model=model,
-                            extras={CLASS_NAMES_KEY: model_names})
-    app = make_app(controller=controller)
+    controller = Session(train_set=train, test_set=test, model=model,
+                         class_names=model_names)
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6", "p")
         for _ in range(1500):

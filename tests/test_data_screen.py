@@ -17,10 +17,11 @@ import convonet.core.data.decoding as data_decoding
 import convonet.core.data.prep as data_prep
 from convonet.core.demo import demo_params_paths
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ErrorDialog
-from convonet.tui.screens.data import DataScreen, SetPanel, SkippedDialog, share_bar
+from convonet.tui.screens.data import DataScreen
+from convonet.tui.session import Session
+from convonet.tui.widgets.data_panels import SetPanel, SkippedDialog, share_bar
 from convonet.tui.widgets.images import ImageGrid
 
 
@@ -32,9 +33,9 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def demo_controller(demo: Path) -> Controller:
+def demo_controller(demo: Path) -> Session:
     data_json, hyper_json = demo_params_paths(demo)
-    return Controller(data_params=DataParams.load(data_json),
+    return Session(data_params=DataParams.load(data_json),
                       hyper_params=HyperParams.load(hyper_json))
 
 
@@ -63,7 +64,7 @@ async def load(pilot: Pilot[Any], key: str) -> None:
 
 async def test_load_the_demo_sets_and_read_the_class_tables(make_app: Any,
                                                             demo_folder: Path) -> None:
-    app = make_app(controller=demo_controller(demo_folder))
+    app = make_app(session=demo_controller(demo_folder))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         screen = app.screen
@@ -72,7 +73,7 @@ async def test_load_the_demo_sets_and_read_the_class_tables(make_app: Any,
         assert screen.check_action("show_skipped", ()) is None
 
         await load(pilot, "t")
-        train = app.controller.train_set
+        train = app.session.train_set
         assert train is not None
         counts = folder_counts(demo_folder / "train")
         rows = class_rows(app, "train")
@@ -85,11 +86,11 @@ async def test_load_the_demo_sets_and_read_the_class_tables(make_app: Any,
         assert "no files skipped" in summary
 
         await load(pilot, "T")
-        test = app.controller.test_set
+        test = app.session.test_set
         assert test is not None and test.class_matching == []
         assert [r[2] for r in class_rows(app, "test")] == [
             f"{n:,}" for n in folder_counts(demo_folder / "test")]
-        assert app.controller.train_set is train  # loading the test set keeps training
+        assert app.session.train_set is train  # loading the test set keeps training
 
         grid = screen.query_one("#sample-grid", ImageGrid)
         first = list(grid._labels)
@@ -110,12 +111,12 @@ def _slow_extract(real: Any) -> Any:
 async def test_cancel_a_load_half_way_keeps_the_set_and_loads_again(
         make_app: Any, demo_folder: Path, cache_dir: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    app = make_app(controller=demo_controller(demo_folder))
+    app = make_app(session=demo_controller(demo_folder))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen
         await load(pilot, "t")
-        before = app.controller.train_set
+        before = app.session.train_set
         assert before is not None
 
         shutil.rmtree(cache_dir)  # decode again, slowly
@@ -133,12 +134,12 @@ async def test_cancel_a_load_half_way_keeps_the_set_and_loads_again(
         await pilot.pause()
         assert bar.progress < bar.total
         assert not screen.has_class("-loading")
-        assert app.controller.train_set is before  # the previous set stays
+        assert app.session.train_set is before  # the previous set stays
         assert not app.tasks.running() or all(h.token.cancelled for h in app.tasks.running())
 
         monkeypatch.setattr(data_decoding, "extract_image", real)
         await load(pilot, "t")
-        again = app.controller.train_set
+        again = app.session.train_set
         assert again is not before and len(again) == len(before)
 
 
@@ -158,7 +159,7 @@ async def test_skipped_files_are_counted_and_listed_with_reasons(make_app: Any,
     root = tmp_path / "pets"
     _write_set(root)
     params = DataParams({"train_dir": str(root), "image_size": [12, 12], "color_mode": "rgb"})
-    app = make_app(controller=Controller(data_params=params))
+    app = make_app(session=Session(data_params=params))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen
@@ -181,7 +182,7 @@ async def test_skipped_files_are_counted_and_listed_with_reasons(make_app: Any,
 
 
 async def test_what_cannot_run_is_greyed_out_with_a_reason(make_app: Any) -> None:
-    app = make_app(controller=Controller())
+    app = make_app(session=Session())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
         screen = app.screen
@@ -197,7 +198,7 @@ async def test_what_cannot_run_is_greyed_out_with_a_reason(make_app: Any) -> Non
 async def test_a_load_too_big_for_memory_is_refused(make_app: Any, demo_folder: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data_prep, "available_memory", lambda: 1_000_000)
-    app = make_app(controller=demo_controller(demo_folder))
+    app = make_app(session=demo_controller(demo_folder))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         await pilot.press("t")
@@ -205,7 +206,7 @@ async def test_a_load_too_big_for_memory_is_refused(make_app: Any, demo_folder: 
         assert "more than half" in app.screen.summary
         assert "1,438 images" in app.screen.summary
         await pilot.press("escape")
-        assert app.controller.train_set is None
+        assert app.session.train_set is None
 
 
 async def test_test_folders_named_differently_show_the_index_mapping(
@@ -220,12 +221,12 @@ async def test_test_folders_named_differently_show_the_index_mapping(
                 Image.fromarray(pixels, "L").save(tmp_path / part / name / f"{i}.png")
     params = DataParams({"train_dir": str(tmp_path / "train"),
                          "test_dir": str(tmp_path / "test"), "image_size": [8, 8]})
-    app = make_app(controller=Controller(data_params=params))
+    app = make_app(session=Session(data_params=params))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
         await load(pilot, "t")
         await load(pilot, "T")
-        assert app.controller.test_set.class_matching == [("adeno_left_T2", "adeno"),
+        assert app.session.test_set.class_matching == [("adeno_left_T2", "adeno"),
                                                           ("normal_scans", "normal")]
         text = str(app.screen.query_one("#set-test .set-warnings", Static).render())
         assert "matched by sorted order" in text

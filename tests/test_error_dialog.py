@@ -22,9 +22,9 @@ import convonet.tui.screens.data as data_screen
 from convonet.core.data import DataError, DataPrep
 from convonet.core.errors import ConvonetError
 from convonet.core.params import DataParams, ParamsError
-from convonet.core.state import Controller
 from convonet.noise import LOG_NAME, route_noise_to_log
 from convonet.tui.dialogs import ErrorDialog
+from convonet.tui.session import Session
 from convonet.tui.tasks import describe_error, split_advice
 
 
@@ -164,7 +164,7 @@ def test_an_internal_error_keeps_its_traceback() -> None:
 async def test_a_missing_training_folder_shows_no_traceback(
         make_app: Any, tmp_path: Path, log_file: Path) -> None:
     root = tmp_path / "no-such-folder" / "train"
-    app = make_app(controller=Controller(data_params=DataParams(
+    app = make_app(session=Session(data_params=DataParams(
         {"train_dir": str(root), "image_size": [8, 8]})))
     async with app.run_test(size=(160, 40)) as pilot:
         dialog = await load_and_fail(pilot)
@@ -181,7 +181,7 @@ async def test_a_missing_training_folder_shows_no_traceback(
         await pilot.pause()
         assert "Traceback" not in flat(screen_text(app))
         await pilot.press("escape")
-        assert app.screen is not dialog and app.controller.train_set is None
+        assert app.screen is not dialog and app.session.train_set is None
     text = log_file.read_text()
     assert f"dataset folder '{root}' does not exist" in text and "Traceback" not in text
 
@@ -194,15 +194,15 @@ async def test_a_class_folder_without_readable_images_shows_no_traceback(
     (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     before_params = DataParams({"train_dir": str(png_folder(tmp_path / "good")),
                                 "image_size": [8, 8]})
-    app = make_app(controller=Controller(data_params=before_params))
+    app = make_app(session=Session(data_params=before_params))
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.press("2")
         await pilot.press("t")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        kept = app.controller.train_set
+        kept = app.session.train_set
         assert kept is not None and len(kept) == 6
-        app.controller.data_params = before_params.edit(train_dir=str(root))
+        app.session.data_params = before_params.edit(train_dir=str(root))
         dialog = await load_and_fail(pilot)
         words = flat(screen_text(app))
         assert f"class folder '{root / 'dogs'}' has no readable images (2 file(s) skipped" \
@@ -210,7 +210,7 @@ async def test_a_class_folder_without_readable_images_shows_no_traceback(
         assert "What to do: Add images Pillow can read or remove the folder" in words
         assert "Traceback" not in words
         await pilot.press("escape")
-        assert app.screen is not dialog and app.controller.train_set is kept
+        assert app.screen is not dialog and app.session.train_set is kept
 
 
 async def test_a_permission_error_shows_no_traceback(
@@ -222,7 +222,7 @@ async def test_a_permission_error_shows_no_traceback(
         raise PermissionError(errno.EACCES, "Permission denied", str(root / "cats"))
 
     monkeypatch.setattr(data_screen.DataPrep, "prep_data", denied)
-    app = make_app(controller=Controller(data_params=DataParams(
+    app = make_app(session=Session(data_params=DataParams(
         {"train_dir": str(root), "image_size": [8, 8]})))
     async with app.run_test(size=(160, 40)) as pilot:
         await load_and_fail(pilot)
@@ -242,7 +242,7 @@ async def test_an_internal_error_hides_its_traceback_until_d_and_logs_it(
         raise RuntimeError("resize returned no array")
 
     monkeypatch.setattr(DataPrep, "prep_data", broken)
-    app = make_app(controller=Controller(data_params=DataParams(
+    app = make_app(session=Session(data_params=DataParams(
         {"train_dir": str(root), "image_size": [8, 8]})))
     async with app.run_test(size=(160, 40)) as pilot:
         dialog = await load_and_fail(pilot)

@@ -29,8 +29,8 @@ from convonet.core.data import (
     human_bytes,
 )
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
 from convonet.tui.dialogs import ErrorDialog
+from convonet.tui.session import Session
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 BIG = [4096, 4096]
@@ -226,17 +226,17 @@ async def test_the_app_shows_the_same_message_and_keeps_the_loaded_set(
         make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = image_tree(tmp_path / "set", per_class=3)
     params = DataParams({"train_dir": str(root), "image_size": [8, 8], "color_mode": "rgb"})
-    app = make_app(controller=Controller(data_params=params))
+    app = make_app(session=Session(data_params=params))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         screen = app.screen
         await pilot.press("t")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        before = app.controller.train_set
+        before = app.session.train_set
         assert before is not None and len(before) == 6 and before.image_shape == (8, 8, 3)
 
-        app.controller.data_params = params.edit(image_size=BIG)
+        app.session.data_params = params.edit(image_size=BIG)
         monkeypatch.setattr(data_prep, "available_memory", lambda: GiB)
         no_decoding(monkeypatch)
         await pilot.press("t")
@@ -255,4 +255,4 @@ async def test_the_app_shows_the_same_message_and_keeps_the_loaded_set(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.screen is screen
-        assert app.controller.train_set is before
+        assert app.session.train_set is before

@@ -21,7 +21,7 @@ from convonet.core.events import CancelToken, EpochEnd, Event
 from convonet.core.model_files import default_model_path, model_name, similar_models
 from convonet.core.params import DataParams, HyperParams
 from convonet.core.runs import RunFolder
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 from convonet.tui.widgets.file_picker import FilePicker
 
 TINY = {"epochs": 1, "num_filters": 2, "num_units": 8, "batch_size": 64}
@@ -215,7 +215,7 @@ async def test_the_app_saves_where_headless_train_does(
     data, hyper = demo
     params = DataParams.load(data)
     train = DataPrep(params).prep_data("train")
-    app = make_app(controller=Controller(data_params=params,
+    app = make_app(session=Session(data_params=params,
                                          hyper_params=HyperParams.load(hyper),
                                          train_set=train))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -254,15 +254,15 @@ async def test_a_run_resumed_in_the_app_proposes_the_runs_model_file(
                 cancel=cancel).run
     assert run is not None and run.status == "stopped"
     other = params_copy(data, tmp_path / "another-project")  # what the app has loaded now
-    app = make_app(controller=Controller(data_params=DataParams.load(other)),
+    app = make_app(session=Session(data_params=DataParams.load(other)),
                    results_dir=results)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.resume_run(run.path)
         for _ in range(3000):
-            if app.controller.history is not None and not app.tasks.running():
+            if app.session.history is not None and not app.tasks.running():
                 break
             await pilot.pause(0.02)
-        assert app.controller.history is not None and run.status == "finished"
+        assert app.session.history is not None and run.status == "finished"
         proposed = await picker_path(pilot)
         assert proposed.resolve() == default_model_path(results, data).resolve()
         assert proposed.resolve() != default_model_path(results, other).resolve()

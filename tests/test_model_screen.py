@@ -9,10 +9,10 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from convonet.core.state import Controller
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ConfirmDialog, ErrorDialog
-from convonet.tui.screens.model import CLASS_NAMES_KEY, CONFIG_KEY, ModelScreen
+from convonet.tui.screens.model import ModelScreen
+from convonet.tui.session import Session
 from convonet.tui.widgets.file_picker import FilePicker
 
 
@@ -39,7 +39,7 @@ async def initialize(pilot: Pilot[Any], wait_for_tasks: Any) -> None:
 
 
 async def test_without_data_initialize_is_greyed_out_and_says_why(make_app: Any) -> None:
-    app = make_app(controller=Controller())
+    app = make_app(session=Session())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         screen = app.screen
@@ -51,7 +51,7 @@ async def test_without_data_initialize_is_greyed_out_and_says_why(make_app: Any)
         assert "No network model yet" in text_of(screen, "#model-status")
         await pilot.press("i")  # greyed out: nothing happens
         await pilot.pause()
-        assert app.controller.model is None and not app.workers
+        assert app.session.model is None and not app.workers
         enabled, _ = command_state(app, menu_item("Initialize New Network Model"))
         assert not enabled
         assert command_state(app, menu_item("Load Network Model"))[0]
@@ -60,13 +60,13 @@ async def test_without_data_initialize_is_greyed_out_and_says_why(make_app: Any)
 
 async def test_initialize_shows_the_summary_and_totals(make_app: Any, tiny_controller: Any,
                                                      wait_for_tasks: Any) -> None:
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(80, 24)) as pilot:
         await initialize(pilot, wait_for_tasks)
-        c = app.controller
+        c = app.session
         assert c.model is not None and not c.model_dirty and c.model_path is None
-        assert c.extras[CLASS_NAMES_KEY] == ["class_0", "class_1", "class_2"]
-        assert c.extras[CONFIG_KEY]["num_filters"] == 4
+        assert c.class_names == ["class_0", "class_1", "class_2"]
+        assert c.model_config is not None and c.model_config["num_filters"] == 4
         screen = app.screen
         table = screen.query_one("#model-table", DataTable)
         types = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
@@ -88,10 +88,10 @@ async def test_initialize_shows_the_summary_and_totals(make_app: Any, tiny_contr
 
 async def test_save_through_the_picker_then_load_it_back(make_app: Any, tiny_controller: Any,
                                                         wait_for_tasks: Any) -> None:
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(100, 30)) as pilot:
         await initialize(pilot, wait_for_tasks)
-        c = app.controller
+        c = app.session
         built = c.model
         c.model_dirty = True  # as after training
         await pilot.press("s")
@@ -112,8 +112,8 @@ async def test_save_through_the_picker_then_load_it_back(make_app: Any, tiny_con
         await wait_for_tasks(pilot)
         assert c.model is not built and c.model is not None
         assert c.model.count_params() == built.count_params()
-        assert c.extras[CLASS_NAMES_KEY] == ["class_0", "class_1", "class_2"]
-        assert c.extras[CONFIG_KEY] is None
+        assert c.class_names == ["class_0", "class_1", "class_2"]
+        assert c.model_config is None
         assert c.model_path == target and not c.model_dirty
         assert "architecture read from the file" in text_of(app.screen, "#model-info")
 
@@ -132,10 +132,10 @@ async def test_save_through_the_picker_then_load_it_back(make_app: Any, tiny_con
 async def test_replacing_a_trained_unsaved_model_asks_first(make_app: Any,
                                                            tiny_controller: Any,
                                                            wait_for_tasks: Any) -> None:
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(80, 24)) as pilot:
         await initialize(pilot, wait_for_tasks)
-        c = app.controller
+        c = app.session
         first = c.model
         c.model_dirty = True
         await pilot.press("i")
@@ -160,7 +160,7 @@ async def test_a_model_that_does_not_fit_the_data_is_refused_naming_both(
     net.build((16, 16, 1), 3, ["a", "b", "c"])
     net.save(saved)
     tiny_controller.train_set = tiny_set(classes=4, size=20)
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         screen = app.screen
@@ -176,7 +176,7 @@ async def test_a_model_that_does_not_fit_the_data_is_refused_naming_both(
         assert "3 classes" in summary and "4 classes" in summary
         await pilot.press("escape")
         await wait_for_tasks(pilot)
-        assert app.screen is screen and app.controller.model is None
+        assert app.screen is screen and app.session.model is None
         assert screen.check_action("load_network_model", ()) is True
 
 
@@ -184,7 +184,7 @@ async def test_a_file_that_is_not_a_model_says_so(make_app: Any, wait_for_tasks:
                                                  tmp_path: Path) -> None:
     bogus = tmp_path / "notes.keras"
     bogus.write_text("not a model")
-    app = make_app(controller=Controller())
+    app = make_app(session=Session())
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("3")
         await pilot.press("l")
@@ -194,18 +194,47 @@ async def test_a_file_that_is_not_a_model_says_so(make_app: Any, wait_for_tasks:
         assert "is not a Keras model file" in app.screen.summary
         await pilot.press("escape")
         await wait_for_tasks(pilot)
-        assert app.controller.model is None
+        assert app.session.model is None
         assert "No network model yet" in text_of(app.screen, "#model-status")
 
 
 async def test_the_results_folder_is_created_for_the_picker(make_app: Any,
                                                            tmp_path: Path) -> None:
     results = tmp_path / "deep" / "results"
-    app = make_app(controller=Controller(), results_dir=results)
+    app = make_app(session=Session(), results_dir=results)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         await pilot.press("l")
         assert isinstance(app.screen, FilePicker) and results.is_dir()
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, ModelScreen) and app.controller.model is None
+        assert isinstance(app.screen, ModelScreen) and app.session.model is None
+
+
+async def test_an_edited_momentum_says_the_model_needs_rebuilding(
+        make_app: Any, tiny_controller: Any, wait_for_tasks: Any) -> None:
+    """Momentum is built into the model (its SGD optimizer): editing it on the params
+    screen is flagged on the model screen as for the layer fields, without a manual
+    refresh (the screen hears the session change)."""
+    from convonet.tui.widgets.params_form import FieldRow, ParamsForm
+
+    app = make_app(session=tiny_controller)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await initialize(pilot, wait_for_tasks)
+        screen = app.screen
+        assert isinstance(screen, ModelScreen)
+        assert "changed since" not in text_of(screen, "#model-info")
+        await pilot.press("1", "E")
+        await wait_until(pilot, lambda: isinstance(app.screen, ParamsForm), "the form")
+        row = app.screen.query_one("#row-momentum", FieldRow)
+        row.query_one(Input).focus()
+        await pilot.press("ctrl+u", *"0.5", "ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ParamsForm),
+                         "the form to close")
+        assert app.session.hyper_params.momentum == (0.5,)
+        assert "changed since (momentum): i rebuilds" in text_of(screen, "#model-info")
+        await pilot.press("3", "i")
+        await wait_for_tasks(pilot)
+        assert app.session.model_config is not None
+        assert app.session.model_config["momentum"] == 0.5
+        assert "changed since" not in text_of(screen, "#model-info")

@@ -124,13 +124,13 @@ def test_headless_reads_data_params_with_a_mark(
 def test_the_app_command_line_reads_a_file_with_a_mark(tmp_path: Path, dataset: Path) -> None:
     from argparse import Namespace
 
-    from convonet.cli import load_controller
+    from convonet.cli import load_session
 
     data = write_bom(tmp_path / "data.json", {"train_dir": "set", "image_size": [8, 8]})
     hyper = write_bom(tmp_path / "hyper.json", {"epochs": 2})
     notices: list[str] = []
-    controller = load_controller(Namespace(data_params=data, hyper_params=hyper,
-                                           demo=False), notices)
+    controller = load_session(Namespace(data_params=data, hyper_params=hyper,
+                                           demo=False, results_dir=None), notices)
     assert controller.data_params is not None and controller.data_params.image_size == (8, 8)
     assert controller.hyper_params is not None and controller.hyper_params.epochs == (2,)
 
@@ -160,8 +160,8 @@ async def test_the_params_screen_loads_a_mark_edits_and_saves_without_one(
     async with app.run_test(size=(100, 34)) as pilot:
         await pick(pilot, "L", hyper)
         assert isinstance(app.screen, ParamsScreen), type(app.screen).__name__
-        assert app.controller.hyper_params.path == hyper
-        assert app.controller.hyper_params.batch_size == (16, 32)
+        assert app.session.hyper_params.path == hyper
+        assert app.session.hyper_params.batch_size == (16, 32)
 
         await pilot.press("E")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsForm), "the form")
@@ -173,7 +173,7 @@ async def test_the_params_screen_loads_a_mark_edits_and_saves_without_one(
         await wait_for(pilot, lambda: isinstance(app.screen, FilePicker), "the save picker")
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, FilePicker), "saving")
-        await wait_for(pilot, lambda: "params_dirty" not in app.controller.extras, "saved")
+        await wait_for(pilot, lambda: not app.session.unsaved_params, "saved")
 
     raw = hyper.read_bytes()
     assert not raw.startswith(BOM)
@@ -193,7 +193,7 @@ async def test_the_params_screen_shows_a_key_given_twice(make_app: Any, tmp_path
         assert "field 'dropout': is given twice, as 0.5 and then as 0.2; keep one" in summary
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen), "the screen")
-        assert app.controller.hyper_params.path is None  # the params kept, not replaced
+        assert app.session.hyper_params.path is None  # the params kept, not replaced
 
 
 # ---- the keymap file: the other file a user edits ------------------------------------------

@@ -12,10 +12,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from convonet.core.params import HyperParams, ParamsError
-from convonet.core.state import Controller
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.params import ParamsPanel, ParamsScreen
+from convonet.tui.session import Session
 from convonet.tui.widgets.file_picker import FilePicker
 from convonet.tui.widgets.params_form import FieldRow, ParamsForm
 
@@ -68,7 +68,7 @@ async def test_load_edit_with_a_typo_fix_and_save(make_app: Any, workdir: Path) 
     target = workdir / "app_input" / "mnist_hyper_params.json"
     async with app.run_test(size=(100, 34)) as pilot:
         await pick(pilot, "L", "mnist_hyper_params.json")
-        assert app.controller.hyper_params.path == target
+        assert app.session.hyper_params.path == target
         assert "mnist_hyper_params.json" in app.sub_title
         assert "64,80" in panel_text(app, "hyper")  # a multi-valued field, both values
 
@@ -88,7 +88,7 @@ async def test_load_edit_with_a_typo_fix_and_save(make_app: Any, workdir: Path) 
 
         await pilot.press("backspace", "1", "ctrl+s")
         await wait_for(pilot, lambda: app.screen is not form, "the form to close")
-        assert app.controller.hyper_params.batch_size == (64, 81)
+        assert app.session.hyper_params.batch_size == (64, 81)
         assert "modified" in panel_text(app, "hyper")
 
         before = target.read_text()
@@ -99,7 +99,7 @@ async def test_load_edit_with_a_typo_fix_and_save(make_app: Any, workdir: Path) 
         await wait_for(pilot, lambda: not isinstance(app.screen, FilePicker), "saving")
         await pilot.pause()
         assert "modified" not in panel_text(app, "hyper")
-        assert "params_dirty" not in app.controller.extras
+        assert not app.session.unsaved_params
 
     saved = json.loads(target.read_text())
     assert target.read_text() != before
@@ -113,7 +113,7 @@ async def test_data_params_with_missing_folders_load_and_are_marked(
     app = make_app()
     async with app.run_test(size=(100, 34)) as pilot:
         await pick(pilot, "l", "mnist_data_params.json")
-        assert app.controller.data_params.path is not None
+        assert app.session.data_params.path is not None
         text = panel_text(app, "data")
         assert text.count("does not exist") == 2  # train_dir and test_dir
 
@@ -126,7 +126,7 @@ async def test_data_params_with_missing_folders_load_and_are_marked(
         assert "nowhere" in str(row.query_one(".field-warning", Static).render())
         await pilot.press("ctrl+s")  # a missing folder does not block the edit
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen), "the form to close")
-        assert app.controller.data_params.train_dir == "../nowhere"
+        assert app.session.data_params.train_dir == "../nowhere"
 
 
 async def test_unsaved_edits_are_asked_about_before_quit_and_new(make_app: Any,
@@ -142,7 +142,7 @@ async def test_unsaved_edits_are_asked_about_before_quit_and_new(make_app: Any,
         await pilot.press("N")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("n")
-        assert app.controller.hyper_params.batch_size == (16,)
+        assert app.session.hyper_params.batch_size == (16,)
 
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmDialog)
@@ -160,12 +160,12 @@ async def test_a_bad_file_shows_an_error_and_keeps_the_params(make_app: Any,
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ErrorDialog", "the error")
         assert "batch_size" in app.screen.summary and "out of range" in app.screen.summary
         await pilot.press("escape")
-        assert app.controller.hyper_params.path is None
+        assert app.session.hyper_params.path is None
 
 
 async def test_save_is_greyed_out_until_there_is_something_to_save(make_app: Any,
                                                                   workdir: Path) -> None:
-    app = make_app(controller=Controller())
+    app = make_app(session=Session())
     async with app.run_test(size=(100, 34)) as pilot:
         screen = app.screen
         assert screen.check_action("save_data_params", ()) is None

@@ -26,7 +26,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 REPO = Path(__file__).resolve().parent.parent
 IDX_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -98,9 +98,9 @@ async def test_fashion_mnist_in_the_app_load_train_evaluate_predict_tune(
     hyper = sample.edit(**{**sample.first(), "epochs": 1, "cv_folds": 2, "tuning_share": 0.2})
     hyper_json = tmp_path / "fashion_hyper_params.json"
     hyper.save(hyper_json)
-    controller = Controller(data_params=DataParams.load(data_json),
+    controller = Session(data_params=DataParams.load(data_json),
                             hyper_params=HyperParams.load(hyper_json))
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     results = Path(app.results_dir)
 
     async with app.run_test(size=(120, 40)) as pilot:

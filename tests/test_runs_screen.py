@@ -13,7 +13,8 @@ from textual.widgets import DataTable, TabbedContent
 from convonet.tui.app import ConvonetApp
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.dialogs import ConfirmDialog
-from convonet.tui.screens.runs import CompareScreen, RunScreen, RunsScreen
+from convonet.tui.screens.run_detail import CompareScreen, RunScreen
+from convonet.tui.screens.runs import RunsScreen
 from convonet.tui.widgets.charts import MetricChart
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.params_diff import ParamsDiffTable
@@ -220,22 +221,6 @@ async def test_delete_from_the_opened_run_goes_back_to_the_list(
         await pilot.pause()
         assert app.screen is screen and not target.exists()
         assert screen.runs[0].name == "20250314-113000-training"
-
-
-class AppWithoutResume(ConvonetApp):
-    """An app that cannot resume runs (an embedding without the training screen's hook)."""
-
-    resume_run = None  # type: ignore[assignment]
-
-
-async def test_resume_is_greyed_out_with_a_reason_without_the_apps_hook(
-        make_app: Any, fixed_runs: Path) -> None:
-    app = make_app(AppWithoutResume, results_dir=fixed_runs)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_runs(pilot)
-        await move_to(pilot, screen, "20250314-113000-training")
-        assert screen.check_action("resume_run", ()) is None
-        assert "cannot resume" in str(screen.query_one("#runs-hint").render())
 
 
 class ResumingApp(ConvonetApp):

@@ -24,10 +24,10 @@ from convonet.core import records
 from convonet.core.events import CancelToken, EpochEnd, Event
 from convonet.core.params import DataParams, HyperParams
 from convonet.core.runs import HISTORY_CSV, RunFolder
-from convonet.core.state import Controller
 from convonet.core.training import read_history_csv
 from convonet.tui.dialogs import ConfirmDialog
 from convonet.tui.screens.training import TrainingScreen
+from convonet.tui.session import Session
 
 TINY = {"num_filters": 2, "num_units": 8, "batch_size": 64}
 
@@ -104,10 +104,10 @@ def test_serve_warns_once_when_started_over_ssh_outside_tmux() -> None:
 # ---- the app's handler, under Pilot ---------------------------------------------------------
 async def test_sighup_in_the_app_stops_training_and_records_it_interrupted(
         make_app: Any, tiny_set: Any, tmp_path: Path) -> None:
-    controller = Controller(
+    controller = Session(
         hyper_params=HyperParams().edit(epochs=500, **TINY, init_rate=0.01),
         train_set=tiny_set(per_class=20))
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     results = app.results_dir
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3", "i")
@@ -164,7 +164,7 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
     assert run is not None
     run.update(status="running", pid=dead_pid())  # as a killed process leaves it
 
-    app = make_app(controller=Controller(), results_dir=results)
+    app = make_app(session=Session(), results_dir=results)
     async with app.run_test(size=(100, 30)) as pilot:
         for _ in range(200):
             if isinstance(app.screen, ConfirmDialog):
@@ -176,13 +176,13 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
         assert run.info["status"] == "interrupted" and run.info["resume_offered"]
         await pilot.press("y")
         for _ in range(3000):
-            if app.controller.history is not None and not app.tasks.running():
+            if app.session.history is not None and not app.tasks.running():
                 break
             await pilot.pause(0.02)
         assert isinstance(app.screen, TrainingScreen)
-        history = app.controller.history
+        history = app.session.history
         assert history is not None and [r.epoch for r in history.rows] == [1, 2, 3]
-        assert app.controller.model is not None and app.controller.train_set is not None
+        assert app.session.model is not None and app.session.train_set is not None
     assert run.status == "finished" and len(run.info["resumed"]) == 1
     assert [r.epoch for r in read_history_csv(run.file(HISTORY_CSV))] == [1, 2, 3]
     # Offered once: the next start asks nothing.
@@ -214,7 +214,7 @@ async def test_a_resumed_tuning_runs_live_on_the_tuning_screen(
     run = stopped.run
     assert run is not None and run.status == "stopped" and stopped.fits_done == 1
 
-    app = make_app(controller=Controller(), results_dir=results)
+    app = make_app(session=Session(), results_dir=results)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.resume_run(run.path)
         screen = app.screen
@@ -224,7 +224,7 @@ async def test_a_resumed_tuning_runs_live_on_the_tuning_screen(
                 break
             await pilot.pause(0.02)
         await pilot.pause()
-        result = app.controller.tuning
+        result = app.session.tuning
         assert result is not None and result.status == "finished"
         total = stopped.total_fits  # the demo grid with num_units 8,12: 4 x 2 folds
         assert result.fits_done == result.total_fits == total == 8
@@ -243,7 +243,7 @@ async def test_the_resume_hook_refuses_a_changed_dataset(
                            fingerprint="not-this-data", validation=False, epochs=2)
     run.file("start.keras").write_bytes(b"")  # a checkpoint exists; data is checked first
     run.finish("interrupted")
-    app = make_app(controller=Controller(), results_dir=results)
+    app = make_app(session=Session(), results_dir=results)
     errors: list[Any] = []
     async with app.run_test(size=(100, 30)) as pilot:
         app.show_error = lambda title, error: errors.append((title, error))  # type: ignore

@@ -11,31 +11,31 @@ from typing import Any
 
 def test_params_screen_80x24(snap_compare: Any, make_app: Any,
                              named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
     assert snap_compare(app, terminal_size=(80, 24))
 
 
 def test_params_screen_120x40(snap_compare: Any, make_app: Any,
                               named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
     assert snap_compare(app, terminal_size=(120, 40))
 
 
 def test_training_screen_120x40(snap_compare: Any, make_app: Any,
                                 named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
     assert snap_compare(app, press=["4"], terminal_size=(120, 40))
 
 
 def test_keys_help_80x24(snap_compare: Any, make_app: Any,
                          named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
     assert snap_compare(app, press=["question_mark"], terminal_size=(80, 24))
 
 
 def test_error_dialog_80x24(snap_compare: Any, make_app: Any,
                             named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
 
     async def fail(pilot: Any) -> None:
         pilot.app.show_error("Loading the training set failed",
@@ -48,5 +48,5 @@ def test_error_dialog_80x24(snap_compare: Any, make_app: Any,
 
 def test_about_80x24(snap_compare: Any, make_app: Any,
                      named_params_controller: Any) -> None:
-    app = make_app(controller=named_params_controller, results_dir="app_results")
+    app = make_app(session=named_params_controller, results_dir="app_results")
     assert snap_compare(app, press=["f2"], terminal_size=(80, 24))

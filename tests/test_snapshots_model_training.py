@@ -13,18 +13,17 @@ from typing import Any
 
 import pytest
 
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 DIGITS = [str(i) for i in range(10)]
 
 
-def _controller(tiny_set: Any) -> Controller:
+def _controller(tiny_set: Any) -> Session:
     """The demo's shape (28x28 grayscale digits) with the demo's small network."""
     import keras
 
     from convonet.core.model import NetModel
     from convonet.core.params import HyperParams
-    from convonet.tui.screens.model import CLASS_NAMES_KEY, CONFIG_KEY
 
     hyper = HyperParams(path="demo_hyper_params.json").edit(
         num_filters=16, num_units=128, dropout=0.3, epochs=8, batch_size=32)
@@ -33,10 +32,9 @@ def _controller(tiny_set: Any) -> Controller:
     model = net.build((28, 28, 1), 10, DIGITS)
     train_set = tiny_set(classes=10, per_class=2, size=28)
     train_set.class_names = list(DIGITS)
-    controller = Controller(hyper_params=hyper, train_set=train_set, model=model,
-                            model_path=Path("app_results/digits.keras"))
-    controller.extras[CLASS_NAMES_KEY] = list(DIGITS)
-    controller.extras[CONFIG_KEY] = dict(net.config)
+    controller = Session(hyper_params=hyper, train_set=train_set, model=model,
+                         model_path=Path("app_results/digits.keras"),
+                         class_names=list(DIGITS), model_config=dict(net.config))
     return controller
 
 
@@ -57,7 +55,7 @@ def _history() -> Any:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_model_screen_summary(snap_compare: Any, make_app: Any, tiny_set: Any,
                               size: tuple[int, int]) -> None:
-    app = make_app(controller=_controller(tiny_set), results_dir="app_results")
+    app = make_app(session=_controller(tiny_set), results_dir="app_results")
     assert snap_compare(app, press=["3"], terminal_size=size)
 
 
@@ -68,5 +66,5 @@ def test_training_screen_with_a_recorded_history(snap_compare: Any, make_app: An
     controller = _controller(tiny_set)
     controller.history = _history()
     controller.model_dirty = True
-    app = make_app(controller=controller, results_dir="app_results")
+    app = make_app(session=controller, results_dir="app_results")
     assert snap_compare(app, press=["4"], terminal_size=size)

@@ -16,20 +16,20 @@ import pytest
 
 from convonet.core.demo import demo_params_paths
 from convonet.core.params import DataParams, HyperParams
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def in_demo(demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Controller:
+def in_demo(demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
     """Run from the demo's folder, with the sample params beside it and a fresh cache."""
     monkeypatch.chdir(demo_folder)
     monkeypatch.setenv("CONVONET_CACHE_DIR", str(tmp_path / "cache"))
     if not (demo_folder / "app_input").exists():
         shutil.copytree(REPO / "app_input", demo_folder / "app_input")
     data_json, _ = demo_params_paths(".")
-    return Controller(data_params=DataParams.load(data_json),
+    return Session(data_params=DataParams.load(data_json),
                       hyper_params=HyperParams.load("app_input/mnist_hyper_params.json"))
 
 
@@ -51,21 +51,21 @@ async def _both_sets_loaded(pilot: Any) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_params_screen(snap_compare: Any, make_app: Any, in_demo: Controller,
+def test_params_screen(snap_compare: Any, make_app: Any, in_demo: Session,
                        size: tuple[int, int]) -> None:
-    app = make_app(controller=in_demo, results_dir="app_results")
+    app = make_app(session=in_demo, results_dir="app_results")
     assert snap_compare(app, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_params_form_with_an_error(snap_compare: Any, make_app: Any, in_demo: Controller,
+def test_params_form_with_an_error(snap_compare: Any, make_app: Any, in_demo: Session,
                                    size: tuple[int, int]) -> None:
-    app = make_app(controller=in_demo, results_dir="app_results")
+    app = make_app(session=in_demo, results_dir="app_results")
     assert snap_compare(app, terminal_size=size, run_before=_form_with_a_typo)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_data_screen_after_loading(snap_compare: Any, make_app: Any, in_demo: Controller,
+def test_data_screen_after_loading(snap_compare: Any, make_app: Any, in_demo: Session,
                                    size: tuple[int, int]) -> None:
-    app = make_app(controller=in_demo, results_dir="app_results")
+    app = make_app(session=in_demo, results_dir="app_results")
     assert snap_compare(app, terminal_size=size, run_before=_both_sets_loaded)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 
-def _controller(fixed_prediction: tuple[Any, Any]) -> Controller:
+def _controller(fixed_prediction: tuple[Any, Any]) -> Session:
     import keras
 
     from convonet.core.testing import Evaluation
@@ -21,7 +21,7 @@ def _controller(fixed_prediction: tuple[Any, Any]) -> Controller:
     prediction, test_set = fixed_prediction
     model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(4, activation="softmax")])
-    return Controller(model=model, model_path=Path("app_results/lung.keras"),
+    return Session(model=model, model_path=Path("app_results/lung.keras"),
                       test_set=test_set, prediction=prediction,
                       evaluation=Evaluation(loss=0.5123, accuracy=0.83, count=100))
 
@@ -35,11 +35,11 @@ async def _show_prediction(pilot: Any) -> None:
 
 def test_testing_screen_80x24(snap_compare: Any, make_app: Any,
                               fixed_prediction: tuple[Any, Any]) -> None:
-    app = make_app(controller=_controller(fixed_prediction), results_dir="app_results")
+    app = make_app(session=_controller(fixed_prediction), results_dir="app_results")
     assert snap_compare(app, terminal_size=(80, 24), run_before=_show_prediction)
 
 
 def test_testing_screen_120x40(snap_compare: Any, make_app: Any,
                                fixed_prediction: tuple[Any, Any]) -> None:
-    app = make_app(controller=_controller(fixed_prediction), results_dir="app_results")
+    app = make_app(session=_controller(fixed_prediction), results_dir="app_results")
     assert snap_compare(app, terminal_size=(120, 40), run_before=_show_prediction)

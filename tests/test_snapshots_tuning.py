@@ -12,19 +12,19 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 
 RUN_DIR = "app_results/runs/20250101-120000-tuning"
 
 
-def _controller(tiny_set: Any) -> Controller:
+def _controller(tiny_set: Any) -> Session:
     """A 10-class set of 1,000 images and the recorded grid's hyper params (2x2, 3 folds)."""
     from convonet.core.params import HyperParams
 
     hyper = HyperParams(path="demo_hyper_params.json").edit(
         init_rate="0.02,0.05", num_filters="16,32", num_units=128, epochs=5, batch_size=32,
         cv_folds=3, tuning_share=0.5)
-    return Controller(hyper_params=hyper,
+    return Session(hyper_params=hyper,
                       train_set=tiny_set(classes=10, per_class=100, size=28))
 
 
@@ -60,7 +60,7 @@ async def _feed_a_running_search(pilot: Pilot[Any], tune_records: Any) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_tuning_screen_running(snap_compare: Any, make_app: Any, tiny_set: Any,
                                tune_records: Any, size: tuple[int, int]) -> None:
-    app = make_app(controller=_controller(tiny_set), results_dir="app_results")
+    app = make_app(session=_controller(tiny_set), results_dir="app_results")
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await _feed_a_running_search(pilot, tune_records)
@@ -73,5 +73,5 @@ def test_tuning_screen_finished(snap_compare: Any, make_app: Any, tiny_set: Any,
                                 fixed_tune_result: Any, size: tuple[int, int]) -> None:
     controller = _controller(tiny_set)
     controller.tuning = fixed_tune_result()
-    app = make_app(controller=controller, results_dir="app_results")
+    app = make_app(session=controller, results_dir="app_results")
     assert snap_compare(app, press=["5"], terminal_size=size)

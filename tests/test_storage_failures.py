@@ -497,16 +497,16 @@ async def test_the_app_refuses_training_into_a_read_only_folder_and_keeps_its_st
         monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.widgets import DataTable
 
-    from convonet.core.state import Controller
     from convonet.tui.dialogs import ErrorDialog
     from convonet.tui.screens.training import TrainingScreen
+    from convonet.tui.session import Session
 
     ds, hp = tiny_data(tiny_set), tiny_hyper()
     model = build(hp, ds)
     weights = [w.copy() for w in model.get_weights()]
-    controller = Controller(hyper_params=hp, train_set=ds, model=model)
+    controller = Session(hyper_params=hp, train_set=ds, model=model)
     results = tmp_path / "ro-results"
-    app = make_app(controller=controller, results_dir=results)
+    app = make_app(session=controller, results_dir=results)
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.press("4")
         screen = app.screen
@@ -535,14 +535,14 @@ async def test_the_app_shows_a_full_disk_mid_training_and_keeps_model_and_histor
         wait_for_tasks: Any) -> None:
     from textual.widgets import DataTable
 
-    from convonet.core.state import Controller
     from convonet.tui.dialogs import ErrorDialog
+    from convonet.tui.session import Session
 
     ds, hp = tiny_data(tiny_set), tiny_hyper()
     model = build(hp, ds)
-    controller = Controller(hyper_params=hp, train_set=ds, model=model)
+    controller = Session(hyper_params=hp, train_set=ds, model=model)
     results = tmp_path / "results"
-    app = make_app(controller=controller, results_dir=results)
+    app = make_app(session=controller, results_dir=results)
     fail_checkpoint_at(monkeypatch, 3)
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.press("4")

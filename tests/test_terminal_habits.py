@@ -455,10 +455,11 @@ def test_a_hang_up_during_training_leaves_no_process_and_ctrl_z_needs_a_shell(
 STUCK_APP = """
 import sys, threading
 from textual.binding import Binding
-from convonet.core.state import Controller
+from convonet.tui.session import Session
 from convonet.tui import app as app_module
+from convonet.tui import lifecycle
 
-app_module.SIGNAL_DEADLINE = 2
+lifecycle.SIGNAL_DEADLINE = 2
 
 class StuckApp(app_module.ConvonetApp):
     BINDINGS = [Binding("x", "stick", "Stick")]
@@ -467,7 +468,7 @@ class StuckApp(app_module.ConvonetApp):
         print("stuck", file=sys.__stderr__, flush=True)
         threading.Event().wait()  # the event loop never comes back
 
-StuckApp(controller=Controller(), results_dir=sys.argv[1], backend_label="test").run()
+StuckApp(session=Session(), results_dir=sys.argv[1], backend_label="test").run()
 """
 
 
@@ -486,3 +487,20 @@ def test_a_hang_up_ends_the_process_even_when_the_event_loop_is_stuck(
     status = wait_for_exit(pid, timeout=30)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGHUP
     assert time.monotonic() - started < 10
+
+
+def test_convonet_keys_imports_nothing_of_the_app(config_dir: Path) -> None:
+    """`convonet keys` lists every binding from the table alone: in a fresh interpreter
+    neither the app module nor Textual's App is imported."""
+    script = ("import sys, contextlib, io\n"
+              "from convonet.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+              "    code = main(['keys'])\n"
+              "app = ('textual.app', 'convonet.tui.app')\n"
+              "loaded = sorted(m for m in app if m in sys.modules)\n"
+              "text = out.getvalue()\n"
+              "print(code, loaded, 'table.sort' in text, 'goto.runs' in text)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(keymap.__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.stdout.split("\n")[-2] == "0 [] True True", done.stdout + done.stderr

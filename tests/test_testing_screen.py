@@ -20,13 +20,14 @@ from convonet.core.demo import demo_params_paths, ensure_demo
 from convonet.core.model import NetModel, load_model, save_model
 from convonet.core.params import DataParams, HyperParams
 from convonet.core.runs import RunFolder
-from convonet.core.state import Controller
 from convonet.core.testing import NetTesting
 from convonet.core.training import NetTraining
 from convonet.tui.dialogs import ErrorDialog
-from convonet.tui.screens.testing import MistakeStrip, TestingScreen
+from convonet.tui.screens.testing import TestingScreen
+from convonet.tui.session import Session
 from convonet.tui.widgets.confusion_grid import ConfusionGrid
 from convonet.tui.widgets.file_picker import FilePicker
+from convonet.tui.widgets.test_results import MistakeStrip
 
 
 @dataclass
@@ -89,17 +90,17 @@ def heatmap_counts(screen: TestingScreen) -> np.ndarray:
 
 async def evaluate_and_predict(pilot: Pilot[Any], screen: TestingScreen) -> None:
     app: Any = pilot.app
-    await run_key(pilot, "e", lambda: app.controller.evaluation is not None
+    await run_key(pilot, "e", lambda: app.session.evaluation is not None
                   and not screen._busy, "the evaluation")
-    await run_key(pilot, "p", lambda: app.controller.prediction is not None
+    await run_key(pilot, "p", lambda: app.session.prediction is not None
                   and not screen._busy, "the prediction")
 
 
 async def test_scenario_1_evaluate_and_predict_after_training(
         demo: Demo, make_app: Any, tmp_path: Path) -> None:
-    controller = Controller(data_params=demo.data_params, hyper_params=demo.hyper_params,
+    controller = Session(data_params=demo.data_params, hyper_params=demo.hyper_params,
                             train_set=demo.train, test_set=demo.test, model=demo.model)
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     expected = NetTesting(demo.model).evaluate(demo.test)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_testing(pilot)
@@ -157,12 +158,12 @@ async def test_scenario_2_reloaded_model_gives_the_same_numbers(
 
     # A new start: params from their files, the model from disk, the test set reloaded.
     data_params = DataParams.load(demo.data_json)
-    controller = Controller(data_params=data_params,
+    controller = Session(data_params=data_params,
                             hyper_params=HyperParams.load(demo.hyper_json))
     controller.model = load_model(model_file)
     controller.model_path = model_file
     controller.test_set = DataPrep(data_params, cache_dir=demo.cache).prep_data("test")
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_testing(pilot)
         assert "demo.keras" in str(screen.query_one("#testing-status", Static).render())
@@ -181,9 +182,9 @@ async def test_classify_a_folder_and_export_csv(demo: Demo, make_app: Any,
     (folder / "notes.txt").write_text("not an image", encoding="utf-8")
     (folder / "broken.png").write_bytes(b"not a png at all")
 
-    controller = Controller(data_params=demo.data_params, hyper_params=demo.hyper_params,
+    controller = Session(data_params=demo.data_params, hyper_params=demo.hyper_params,
                             train_set=demo.train, model=demo.model)
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_testing(pilot)
         assert screen.check_action("classify_images", ()) is True
@@ -222,8 +223,8 @@ async def test_model_that_does_not_fit_the_test_set_names_both_shapes(
     other = Dataset(x=rng.random((12, 16, 16, 3), dtype=np.float32),
                     y=np.repeat(np.arange(3), 4).astype(np.int64),
                     class_names=["a", "b", "c"], root=Path("other"))
-    controller = Controller(test_set=other, model=demo.model)
-    app = make_app(controller=controller)
+    controller = Session(test_set=other, model=demo.model)
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_testing(pilot)
         await pilot.press("e")
@@ -248,15 +249,15 @@ async def test_keys_are_greyed_out_with_reasons(make_app: Any) -> None:
         await pilot.press("e", "p", "c")
         await pilot.pause()
         assert not app.workers and screen is app.screen
-        assert app.controller.evaluation is None
+        assert app.session.evaluation is None
 
 
 async def test_differently_named_test_folders_show_the_training_names(
         demo: Demo, make_app: Any) -> None:
     renamed = replace(demo.test, class_names=[f"digit_{i}" for i in range(10)],
                       class_matching=[(str(i), f"digit_{i}") for i in range(10)])
-    controller = Controller(train_set=demo.train, test_set=renamed, model=demo.model)
-    app = make_app(controller=controller)
+    controller = Session(train_set=demo.train, test_set=renamed, model=demo.model)
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_testing(pilot)
         await run_key(pilot, "p", lambda: controller.prediction is not None
@@ -277,8 +278,8 @@ async def test_prediction_writes_its_csvs_once_in_its_run_folder(
 
     monkeypatch.setattr(Prediction, "to_csv", loose_copy)
     results = tmp_path / "results"
-    controller = Controller(test_set=demo.test, model=demo.model)
-    app = make_app(controller=controller, results_dir=results)
+    controller = Session(test_set=demo.test, model=demo.model)
+    app = make_app(session=controller, results_dir=results)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_testing(pilot)
         await run_key(pilot, "p", lambda: controller.prediction is not None
@@ -295,8 +296,8 @@ async def test_prediction_into_an_unwritable_results_folder_is_refused(
         demo: Demo, make_app: Any, tmp_path: Path) -> None:
     not_a_folder = tmp_path / "results-file"
     not_a_folder.write_text("a file where the results folder should be", encoding="utf-8")
-    controller = Controller(test_set=demo.test, model=demo.model)
-    app = make_app(controller=controller, results_dir=not_a_folder)
+    controller = Session(test_set=demo.test, model=demo.model)
+    app = make_app(session=controller, results_dir=not_a_folder)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_testing(pilot)
         await pilot.press("p")

@@ -13,10 +13,10 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from convonet.core.events import BatchProgress
-from convonet.core.state import Controller
 from convonet.tui.commands import command_state, menu_commands
 from convonet.tui.screens import training as training_screen
 from convonet.tui.screens.training import TrainingScreen
+from convonet.tui.session import Session
 from convonet.tui.tasks import CoreEvent
 from convonet.tui.widgets.charts import MetricChart
 
@@ -57,8 +57,8 @@ def menu_item(title: str) -> Any:
 
 async def test_training_scenario_1_edit_initialize_train_with_validation(
         make_app: Any, tiny_set: Any, wait_for_tasks: Any) -> None:
-    controller = Controller(train_set=tiny_set())
-    app = make_app(controller=controller)
+    controller = Session(train_set=tiny_set())
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         # Edit hyper params (the params screen writes them to the controller the same way).
         controller.hyper_params = controller.hyper_params.edit(
@@ -139,7 +139,7 @@ async def test_stop_half_way_keeps_the_model_and_a_partial_history(
         if isinstance(message, CoreEvent) and isinstance(message.event, BatchProgress):
             batches.append(message.event)
 
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
         await pilot.press("3", "i")
         await settle(pilot, wait_for_tasks)
@@ -174,8 +174,8 @@ async def test_stop_half_way_keeps_the_model_and_a_partial_history(
 
 async def test_training_is_greyed_out_with_reasons(make_app: Any, tiny_set: Any,
                                                   wait_for_tasks: Any) -> None:
-    controller = Controller()
-    app = make_app(controller=controller)
+    controller = Session()
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("4")
         screen = app.screen
@@ -211,7 +211,7 @@ async def test_training_is_greyed_out_with_reasons(make_app: Any, tiny_set: Any,
 
 async def test_a_new_model_clears_the_charts(make_app: Any, tiny_controller: Any,
                                             wait_for_tasks: Any) -> None:
-    app = make_app(controller=tiny_controller)
+    app = make_app(session=tiny_controller)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3", "i")
         await settle(pilot, wait_for_tasks)

@@ -32,7 +32,6 @@ from convonet.core.model import ModelError, NetModel, build_model
 from convonet.core.params import HyperParams
 from convonet.core.run_history import load_tuning
 from convonet.core.runs import RunFolder
-from convonet.core.state import Controller
 from convonet.core.tuning import (
     CombinationInvalid,
     FoldEnd,
@@ -41,6 +40,7 @@ from convonet.core.tuning import (
     tune,
 )
 from convonet.tui.screens.tuning import TuningScreen
+from convonet.tui.session import Session
 
 TINY: dict[str, Any] = {"num_filters": 2, "num_units": 8, "epochs": 1, "batch_size": 16,
                         "dropout": 0.1, "init_rate": 0.05, "cv_folds": 2,
@@ -287,8 +287,8 @@ def eight_by_eight() -> Dataset:
 
 @pytest.mark.slow
 async def test_the_tuning_screen_shows_it_and_a_applies_the_valid_one(make_app: Any) -> None:
-    controller = Controller(hyper_params=hp(kernel_size="3,9"), train_set=eight_by_eight())
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=hp(kernel_size="3,9"), train_set=eight_by_eight())
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         screen = app.screen
@@ -316,8 +316,8 @@ async def test_the_tuning_screen_shows_it_and_a_applies_the_valid_one(make_app: 
 
 
 async def test_the_tuning_screen_says_why_nothing_can_be_tuned(make_app: Any) -> None:
-    controller = Controller(hyper_params=hp(kernel_size="9,11"), train_set=eight_by_eight())
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=hp(kernel_size="9,11"), train_set=eight_by_eight())
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")
         screen = app.screen
@@ -334,6 +334,7 @@ async def test_the_tuning_screen_says_why_nothing_can_be_tuned(make_app: Any) ->
 
         # one valid value is enough: the plan counts the fits that will run
         controller.hyper_params = hp(kernel_size="3,9,11")
+        app.session_changed("params")  # as the params screen says after an edit
         await wait_until(pilot, lambda: "Cannot tune" not in str(
             screen.query_one("#tune-status").render()), "the status to clear")
         assert "3 combinations × 2 folds = 2 fits on 36 images (100%) · 2 invalid, not run" \

@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from convonet.core.params import HyperParams
-from convonet.core.state import Controller
 from convonet.tui.commands import command_state, menu_commands
-from convonet.tui.screens.params import dirty_kinds
 from convonet.tui.screens.tuning import TuningScreen
+from convonet.tui.session import Session
 
 SEARCHED = {"init_rate": [0.05, 0.1], "num_filters": [2, 4]}
 
@@ -58,8 +58,8 @@ def menu_item(title: str) -> Any:
 
 async def test_stop_after_the_first_fold_keeps_the_partial_table_on_screen_and_disk(
         make_app: Any, tiny_set: Any) -> None:
-    controller = Controller(hyper_params=grid_params(), train_set=tiny_set())
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=grid_params(), train_set=tiny_set())
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_tuning(pilot)
         assert "4 combinations × 2 folds = 8 fits" in text_of(screen, "#tune-info")
@@ -96,8 +96,8 @@ async def test_stop_after_the_first_fold_keeps_the_partial_table_on_screen_and_d
 
 async def test_a_2x2_grid_to_the_end_then_apply_the_best(make_app: Any,
                                                          tiny_set: Any) -> None:
-    controller = Controller(hyper_params=grid_params(), train_set=tiny_set())
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=grid_params(), train_set=tiny_set())
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_tuning(pilot)
         assert screen.check_action("apply_best", ()) is None  # nothing to apply yet
@@ -128,13 +128,13 @@ async def test_a_2x2_grid_to_the_end_then_apply_the_best(make_app: Any,
         assert {k: first[k] for k in SEARCHED} == {k: best[k] for k in SEARCHED}
         # the rest of the grid is kept for a later search
         assert sorted(controller.hyper_params.init_rate) == sorted(SEARCHED["init_rate"])
-        assert "hyper" in dirty_kinds(controller)
+        assert "hyper" in controller.unsaved_params
         assert any("applied:" in n.message and "(3, i)" in n.message
                    for n in app._notifications)
 
 
 async def test_tuning_is_greyed_out_without_a_training_set(make_app: Any) -> None:
-    app = make_app(controller=Controller(hyper_params=grid_params()))
+    app = make_app(session=Session(hyper_params=grid_params()))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_tuning(pilot)
         assert screen.check_action("tune", ()) is None
@@ -145,14 +145,14 @@ async def test_tuning_is_greyed_out_without_a_training_set(make_app: Any) -> Non
         assert command_state(app, menu_item("Stop Tuning"))[0] is False
         await pilot.press("t", "a", "s")
         await pilot.pause()
-        assert not app.workers and app.controller.tuning is None
+        assert not app.workers and app.session.tuning is None
 
 
 async def test_a_recorded_result_sorts_by_any_column(make_app: Any,
                                                      fixed_tune_result: Any) -> None:
-    controller = Controller(hyper_params=grid_params())
+    controller = Session(hyper_params=grid_params())
     controller.tuning = fixed_tune_result()
-    app = make_app(controller=controller)
+    app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_tuning(pilot)
         table = screen.results
@@ -179,16 +179,41 @@ async def test_a_recorded_result_sorts_by_any_column(make_app: Any,
         assert len(notes) == 11 and sum(n.startswith("failed:") for n in notes) == 1
 
 
+async def test_the_sort_keys_follow_the_users_keymap(make_app: Any, fixed_tune_result: Any,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from convonet import keymap
+
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "keys.toml").write_text('"table.sort" = "f7"\n"table.reverse" = "f8"\n')
+    monkeypatch.setenv(keymap.CONFIG_ENV, str(folder))
+    session = Session(hyper_params=grid_params())
+    session.tuning = fixed_tune_result()
+    app = make_app(session=session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_tuning(pilot)
+        table = screen.results
+        table.focus()
+        before = table.sort_key
+        await pilot.press("o")  # its old key does nothing now
+        assert table.sort_key == before
+        await pilot.press("f7")
+        assert table.sort_key == "n"
+        await pilot.press("f8")
+        assert [r["n"] for r in table.sorted_rows()] == [4, 3, 2, 1]
+
+
 async def test_the_strategy_key_switches_grid_and_halving(make_app: Any,
                                                           tiny_set: Any) -> None:
-    controller = Controller(hyper_params=grid_params(), train_set=tiny_set())
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=grid_params(), train_set=tiny_set())
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_tuning(pilot)
         await pilot.press("g")
         await pilot.pause()
         assert controller.hyper_params.search == "halving"
-        assert "hyper" in dirty_kinds(controller)
+        assert "hyper" in controller.unsaved_params
         assert text_of(screen, "#tune-info").startswith("Successive halving")
         await pilot.press("g")
         await pilot.pause()
@@ -199,8 +224,8 @@ async def test_the_strategy_key_switches_grid_and_halving(make_app: Any,
 async def test_a_search_that_cannot_start_says_why(make_app: Any, tiny_set: Any) -> None:
     # halving on too few images: greyed out before it starts, with the core's reason
     hyper = grid_params().edit(search="halving", num_filters="2,4,6")
-    controller = Controller(hyper_params=hyper, train_set=tiny_set(per_class=3))
-    app = make_app(controller=controller)
+    controller = Session(hyper_params=hyper, train_set=tiny_set(per_class=3))
+    app = make_app(session=controller)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_tuning(pilot)
         assert screen.check_action("tune", ()) is None

@@ -32,7 +32,7 @@ from convonet.headless import add_commands, worker_left_running
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
 if TYPE_CHECKING:
-    from convonet.core.state import Controller
+    from convonet.tui.session import Session
 
 PROG = "convonet"
 
@@ -147,12 +147,8 @@ def run_tui(args: argparse.Namespace) -> int:
     ssh = multiplexer_notice(os.environ)  # once, at start: a dropped connection stops runs
     if ssh is not None:
         notices.append(ssh)
-    controller = load_controller(args, notices)
-    results_dir = args.results_dir
-    if results_dir is None:
-        from convonet.tui.app import default_results_dir
-
-        results_dir = default_results_dir()
+    session = load_session(args, notices)
+    results_dir = session.results_dir
     from convonet.core.storage import StorageError, check_writable
 
     try:  # said at start; each task that records a run is refused until it is fixed
@@ -169,7 +165,7 @@ def run_tui(args: argparse.Namespace) -> int:
             backend_label = prepare_keras()
         from convonet.tui.app import ConvonetApp
 
-        app = ConvonetApp(controller=controller, results_dir=results_dir,
+        app = ConvonetApp(session=session,
                           backend_label=backend_label, notices=notices)
         app.run()
     return app.return_code or 0
@@ -183,10 +179,12 @@ def prepare_keras() -> str:
     return describe_backend()
 
 
-def load_controller(args: argparse.Namespace, notices: list[str]) -> Controller:
-    """The app's starting state: the demo's params, or the files given, or the defaults."""
+def load_session(args: argparse.Namespace, notices: list[str]) -> Session:
+    """The app's starting state: the demo's params, or the files given, or the defaults;
+    the results folder that --results-dir names, else the default one."""
     from convonet.core.params import DataParams, HyperParams, ParamsError
-    from convonet.core.state import Controller
+    from convonet.core.storage import resolve_results_dir
+    from convonet.tui.session import Session
 
     data_path: Path | None = args.data_params
     hyper_path: Path | None = args.hyper_params
@@ -196,15 +194,15 @@ def load_controller(args: argparse.Namespace, notices: list[str]) -> Controller:
             data_path = data_path or demo[0]
             hyper_path = hyper_path or demo[1]
 
-    controller = Controller()
+    session = Session(results_dir=resolve_results_dir(args.results_dir))
     try:
         if data_path is not None:
-            controller.data_params = DataParams.load(data_path)
+            session.data_params = DataParams.load(data_path)
         if hyper_path is not None:
-            controller.hyper_params = HyperParams.load(hyper_path)
+            session.hyper_params = HyperParams.load(hyper_path)
     except ParamsError as exc:
         raise CliError(str(exc)) from None
-    return controller
+    return session
 
 
 def demo_params(notices: list[str]) -> tuple[Path, Path] | None:

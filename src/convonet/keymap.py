@@ -16,18 +16,18 @@ keys; a value is one key, several separated by commas, or a list::
 A file that cannot be read, an unknown id or a key Textual does not know is reported (file
 and entry named) and skipped; the rest still applies and the app keeps running.
 
-This module does not import Textual at module level: ``convonet keys`` and the app share it.
+The ids and default keys come from the one binding table, ``convonet.keytable``. This
+module does not import Textual at module level, nor anything of the app: ``convonet keys``
+and the app share it.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
-import pkgutil
 import string
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,54 +79,16 @@ class Keymap:
 
 
 # ---- every binding id --------------------------------------------------------------------
-def _tui_classes() -> Iterable[type[Any]]:
-    """Every class defined in ``convonet.tui`` and its sub-packages (screens, widgets...)."""
-    import convonet.tui as tui
-
-    modules = [importlib.import_module("convonet.tui.app")]
-    for info in pkgutil.walk_packages(tui.__path__, prefix="convonet.tui."):
-        modules.append(importlib.import_module(info.name))
-    seen: set[type[Any]] = set()
-    for module in modules:
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__.startswith("convonet.tui") and cls not in seen:
-                seen.add(cls)
-                yield cls
-
-
 def binding_infos() -> list[BindingInfo]:
-    """Every binding that has an id, in the app and on every screen, dialog and widget.
+    """Every binding id of the app, its screens, dialogs and widgets, sorted by id.
 
-    Read from the classes' own ``BINDINGS`` (not inherited ones twice), so ids of screens
-    not yet shown are known too; sorted by id.
+    Read from the one binding table (``convonet.keytable``) the app's classes take their
+    ``BINDINGS`` from, so listing them imports nothing of the app.
     """
-    from textual.app import App
-    from textual.binding import Binding
+    from convonet.keytable import all_specs
 
-    found: dict[str, BindingInfo] = {}
-    for cls in _tui_classes():
-        for binding in cls.__dict__.get("BINDINGS", ()):
-            if not isinstance(binding, Binding) or not binding.id:
-                continue
-            where = "App" if issubclass(cls, App) else \
-                getattr(cls, "SCREEN_TITLE", "") or cls.__name__
-            description = binding.description or binding.tooltip or binding.action
-            found.setdefault(binding.id, BindingInfo(binding.id, binding.key, description,
-                                                     where))
-    return sorted(found.values(), key=lambda info: info.id)
-
-
-def _binding_owners() -> dict[str, list[set[str]]]:
-    """For each id, the id sets of the classes it is bound on (for clash checks)."""
-    from textual.binding import Binding
-
-    owners: dict[str, list[set[str]]] = {}
-    for cls in _tui_classes():
-        ids = {b.id for b in cls.__dict__.get("BINDINGS", ())
-               if isinstance(b, Binding) and b.id}
-        for binding_id in ids:
-            owners.setdefault(binding_id, []).append(ids)
-    return owners
+    return [BindingInfo(spec.id, spec.key, spec.description or spec.tooltip or spec.action,
+                        where) for where, spec in all_specs()]
 
 
 # ---- reading a keymap file ---------------------------------------------------------------
@@ -174,12 +136,32 @@ def _load_table(path: Path) -> dict[str, Any]:
 
 def _known_key_names() -> set[str]:
     """Key names Textual can deliver: its ``Keys`` values and the names of printable keys."""
-    from textual.keys import Keys, _character_to_key
+    from textual.keys import Keys
 
     names = {key.value for key in Keys}
-    names |= {_character_to_key(ch) for ch in string.printable if not ch.isspace()}
+    names |= {key_name(ch) for ch in string.printable if not ch.isspace()}
     names |= {"space", "tab", "enter", "escape", "backspace", "delete"}
     return names
+
+
+def key_name(character: str) -> str:
+    """Textual's name of the key that types ``character`` (``?`` is ``question_mark``),
+    from its public key tables."""
+    from textual.keys import ASCII_KEY_NAMES, KEY_NAME_REPLACEMENTS
+
+    key = character
+    if not character.isalnum():
+        try:
+            key = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+        except ValueError:
+            key = ASCII_KEY_NAMES.get(character, character)
+    return KEY_NAME_REPLACEMENTS.get(key, key)
+
+
+def normalize_keys(keys: str) -> str:
+    """A comma-separated key list with single characters named as Textual names them."""
+    parts = [key.strip() for key in keys.split(",")]
+    return ",".join(key_name(key) if len(key) == 1 else key for key in parts)
 
 
 def check_key(key: str, known: set[str] | None = None) -> str | None:
@@ -244,15 +226,15 @@ def _clashes(path: Path, keys: Mapping[str, str]) -> list[str]:
     """Warn when a remapped key is also the key of another binding in the same place."""
     if not keys:
         return []
-    from textual.keys import _normalize_key_list
+    from convonet.keytable import owner_ids
 
-    owners = _binding_owners()
+    owners = owner_ids()
     defaults = {b.id: b.key for b in binding_infos()}
-    effective = {i: _normalize_key_list(keys.get(i, k)) for i, k in defaults.items()}
+    effective = {i: normalize_keys(keys.get(i, k)) for i, k in defaults.items()}
     problems: list[str] = []
     for binding_id in keys:
         mine = set(effective.get(binding_id, "").split(","))
-        for ids in owners.get(binding_id, []):
+        for ids in (ids for ids in owners if binding_id in ids):
             for other in sorted(ids - {binding_id}):
                 shared = mine & set(effective.get(other, "").split(","))
                 if shared:

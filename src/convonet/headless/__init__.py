@@ -24,11 +24,11 @@ This module imports rich but never textual.
 
 from __future__ import annotations
 
+from convonet.core.storage import DEFAULT_RESULTS_DIR
 from convonet.headless.commands import COMMANDS
 from convonet.headless.common import (
     CLASSIFICATIONS_CSV,
     CONFUSION_CSV,
-    DEFAULT_RESULTS_DIR,
     HISTORY_CSV,
     REPORT_CSV,
     RUN_MODEL,

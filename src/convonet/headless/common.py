@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from convonet.core.runs import RunFolder
     from convonet.headless.output import Output
 
-DEFAULT_RESULTS_DIR = "app_results"
 HISTORY_CSV = "history.csv"
 CONFUSION_CSV = "confusion.csv"
 REPORT_CSV = "report.csv"

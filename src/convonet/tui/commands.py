@@ -2,7 +2,8 @@
 
 Every menu item of the seed (App, Tasks, Help) is one ``MenuCommand`` in ``MENU_COMMANDS``,
 by its seed name, plus a "Go to <screen>" entry per screen. The palette (ctrl+p) lists them
-all, grouped by menu.
+all, grouped by menu, each with the key that runs it: read from the one binding table
+(``convonet.keytable``) and the user's keymap, so a remapped key shows as remapped.
 
 An entry names the screen its feature lives on and the action that runs it. Choosing it
 switches to that screen and runs the action there (``"app.<name>"`` runs on the app). An
@@ -19,15 +20,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.actions import parse as parse_action
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+
+from convonet.keytable import TABLE
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
+
+    from convonet.tui.app import ConvonetApp
 
 NOT_YET = "not available yet"
 
@@ -126,7 +132,7 @@ def _target(app: App[Any], command: MenuCommand) -> tuple[DOMNode | type | None,
     try:
         return app.get_screen_stack(command.screen)[0], name, params
     except (KeyError, IndexError):
-        modes: dict[str, Any] = getattr(app, "MODES", {})
+        modes: dict[str, Any] = dict(app.MODES)
         return modes.get(command.screen), name, params
 
 
@@ -143,6 +149,21 @@ def command_state(app: App[Any], command: MenuCommand) -> tuple[bool, str]:
     if allowed is not True:
         return False, "not available now"
     return True, ""
+
+
+def command_key(app: ConvonetApp, command: MenuCommand) -> str | None:
+    """The key that runs ``command`` where it lives (after the user's keymap), if any."""
+    if command.action is None:
+        return None
+    namespace, name, params = parse_action(command.action)
+    owner = "app" if namespace == "app" or command.screen is None else command.screen
+    if owner not in TABLE:
+        return None
+    for spec in TABLE[owner].keys:
+        if parse_action(spec.action)[1:] == (name, params):
+            key = app.user_keys.get(spec.id, spec.key).split(",")[0]
+            return app.get_key_display(Binding(key, spec.action))
+    return None
 
 
 async def run_menu_command(app: App[Any], command: MenuCommand) -> None:
@@ -168,9 +189,10 @@ class MenuCommands(Provider):
             enabled, reason = command_state(self.app, command)
             yield command, enabled, reason
 
-    @staticmethod
-    def _help(command: MenuCommand, enabled: bool, reason: str) -> str:
-        return command.help if enabled else f"({reason}) {command.help}"
+    def _help(self, command: MenuCommand, enabled: bool, reason: str) -> str:
+        key = command_key(cast("ConvonetApp", self.app), command)
+        text = command.help if key is None else f"{command.help} · key {key}"
+        return text if enabled else f"({reason}) {text}"
 
     @staticmethod
     def _shown(prompt: Content, enabled: bool) -> Content:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static, TextArea
+
+from convonet.keytable import bindings
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -46,13 +49,7 @@ class ErrorDialog(ModalScreen[None]):
     ErrorDialog Button { margin-left: 2; }
     """
 
-    BINDINGS = [
-        Binding("escape", "close", "Close", id="error.close"),
-        # "c", not a ctrl key: the read-only text area leaves letters alone but binds ctrl+y.
-        Binding("c", "copy_all", "Copy all", id="error.copy"),
-        Binding("d", "toggle_details", "Details", id="error.details",
-                tooltip="Show or hide the traceback of an internal error"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("error")]
 
     def __init__(self, title: str, summary: str, *, advice: str = "", problem: str = "",
                  more: str = "", traceback: str = "", log_path: str = "") -> None:
@@ -175,11 +172,7 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog Button { margin-left: 2; }
     """
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n", "answer(False)", "No", id="confirm.no"),
-        Binding("escape", "answer(False)", "Cancel", id="confirm.cancel", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("confirm")]
 
     def __init__(self, question: str, *, title: str = "Please confirm",
                  yes: str = "Yes", no: str = "No") -> None:
@@ -221,10 +214,7 @@ class AboutDialog(ModalScreen[None]):
     AboutDialog .muted { color: $text-muted; margin-top: 1; }
     """
 
-    BINDINGS = [
-        Binding("escape", "close", "Close", id="about.close"),
-        Binding("enter", "close", "Close", id="about.close_enter", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("about")]
 
     def __init__(self, version: str, backend: str, results_dir: str) -> None:
         super().__init__()
@@ -268,10 +258,7 @@ class KeysDialog(ModalScreen[None]):
     KeysDialog .muted { color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("escape", "close", "Close", id="keys.close"),
-        Binding("question_mark", "close", "Close", id="keys.close_question", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("keys")]
 
     def __init__(self, rows: Iterable[KeyRow], screen_title: str) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ and ``cancel`` (a ``CancelToken``), and know nothing of Textual. A screen runs o
 
     class TrainingScreen(ConvonetScreen):
         def action_train(self) -> None:
-            self._task = run_task(self, train, self.app.controller, name="training",
+            self._task = run_task(self, train, self.app.session, name="training",
                                   description="Training only")
 
         def action_stop(self) -> None:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from convonet.keytable import bindings
 
 #: The smallest terminal the screens are laid out for (the snapshot tests' small size).
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -50,7 +53,7 @@ class TooSmallScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS = [Binding("q", "app.quit", "Quit", id="app.quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("too_small")]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="too-small", markup=False)  # filled when shown: on_screen_resume

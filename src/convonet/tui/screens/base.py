@@ -4,22 +4,26 @@ A screen subclasses ``ConvonetScreen``, sets ``SCREEN_NAME``/``SCREEN_TITLE``, a
 ``compose_body`` with its widgets; it owns its ``BINDINGS`` and ``action_*`` methods (the
 command palette runs the seed's menu items through those actions, see
 ``convonet.tui.commands``). Long core work goes through ``convonet.tui.tasks.run_task``.
+When the session changes (on any screen, or a task starts or ends) ``session_changed`` is
+called with what changed; a screen overrides it to redraw.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
+from textual import events, on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from convonet.core.state import Controller
+from convonet.tui.session import ASPECTS, Aspect, Session, SessionChange
+
+if TYPE_CHECKING:
+    from convonet.tui.app import ConvonetApp
 
 
 class NavBar(Static):
@@ -43,41 +47,38 @@ class NavBar(Static):
         self.update(Content("").join(parts))
 
 
-class Planned(VerticalScroll):
-    """A placeholder body: what the screen will hold and which menu items live on it."""
-
-    def __init__(self, title: str, planned: str, screen: str) -> None:
-        super().__init__(classes="planned")
-        self.border_title = title
-        self.planned = planned
-        self.screen_name = screen
-
-    def compose(self) -> ComposeResult:
-        from convonet.tui.commands import command_state, menu_commands
-
-        yield Static(Text(self.planned), classes="planned-text")
-        items = [c for c in menu_commands() if c.screen == self.screen_name]
-        if items:
-            lines = Text("Menu items here (ctrl+p):", style="bold")
-            for item in items:
-                enabled, reason = command_state(self.app, item)
-                lines.append(f"\n  {item.label}")
-                if not enabled:
-                    lines.append(f"  ({reason})", style="italic")
-            yield Static(lines, classes="planned-items")
-
-
 class ConvonetScreen(Screen[None]):
     """Base of the app's screens."""
 
     SCREEN_NAME: ClassVar[str] = ""
     SCREEN_TITLE: ClassVar[str] = ""
-    PLANNED: ClassVar[str] = ""
+
+    if TYPE_CHECKING:  # the app a screen belongs to is always the convonet app
+        app: ConvonetApp
 
     @property
-    def controller(self) -> Controller:
+    def session(self) -> Session:
         """The app's state (params, datasets, model, results), shared by every screen."""
-        return self.app.controller  # type: ignore[attr-defined, no-any-return]
+        return self.app.session
+
+    def tasks_running(self) -> bool:
+        """True while any task of the app is working."""
+        return bool(self.app.tasks.running())
+
+    @on(events.Mount)
+    def _follow_session(self) -> None:
+        self.watch(self.app, "session_change", self._on_session_change, init=False)
+
+    def _on_session_change(self, change: SessionChange) -> None:
+        self.session_changed(change.what)
+
+    @on(events.ScreenResume)
+    def _catch_up(self) -> None:
+        """Shown again: redraw from the session (cheap where nothing changed)."""
+        self.session_changed(frozenset(ASPECTS))
+
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """The session changed (``what``: the aspects); override to redraw."""
 
     def results_refused(self, what: str, folder: str | os.PathLike[str] | None = None
                         ) -> bool:
@@ -86,17 +87,10 @@ class ConvonetScreen(Screen[None]):
         screen or in the app's state changes (the core checks again, for headless use)."""
         from convonet.core.storage import StorageError, check_writable
 
-        target = folder if folder is not None else getattr(self.app, "results_dir", None)
-        if target is None:
-            return False
         try:
-            check_writable(target)
+            check_writable(folder if folder is not None else self.app.results_dir)
         except StorageError as exc:
-            show: Any = getattr(self.app, "show_error", None)
-            if callable(show):
-                show(f"{what} cannot start", exc)
-            else:
-                self.notify(str(exc), severity="error", markup=False)
+            self.app.show_error(f"{what} cannot start", exc)
             return True
         return False
 
@@ -107,8 +101,8 @@ class ConvonetScreen(Screen[None]):
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
-        """The screen's own widgets; the default says what the screen will hold."""
-        yield Planned(self.SCREEN_TITLE, self.PLANNED, self.SCREEN_NAME)
+        """The screen's own widgets."""
+        yield from ()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker started on this screen (``@work``) fails into the app's error dialog.
@@ -117,6 +111,4 @@ class ConvonetScreen(Screen[None]):
         workers a screen starts itself.
         """
         if event.state == WorkerState.ERROR:
-            show: Any = getattr(self.app, "show_worker_error", None)
-            if callable(show):
-                show(event.worker)
+            self.app.show_worker_error(event.worker)

@@ -16,42 +16,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import Label, ProgressBar
 
 from convonet.core.data import Dataset
 from convonet.core.events import CancelToken, LoadProgress, Notice, Reporter
 from convonet.core.params import DataParams
-from convonet.rendering import display_path
+from convonet.keytable import bindings
+from convonet.tui.formatting import display_path
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.widgets.data_panels import SETS, SetPanel, SkippedDialog
 from convonet.tui.widgets.images import ImageGrid
-
-#: which -> (words, controller attribute)
-SETS: dict[str, tuple[str, str]] = {
-    "train": ("training set", "train_set"),
-    "test": ("test set", "test_set"),
-}
-
-_EIGHTHS = " ▏▎▍▌▋▊▉"
-
-
-def share_bar(count: int, largest: int, width: int = 12) -> str:
-    """A bar of block characters, ``width`` cells for the largest class, to eighths."""
-    if largest <= 0:
-        return ""
-    eighths = round(count / largest * width * 8)
-    full, part = divmod(eighths, 8)
-    return "█" * full + (_EIGHTHS[part] if part else "")
 
 
 def dataset_root(params: DataParams, which: str) -> Path | None:
@@ -72,130 +56,6 @@ def load_dataset(params: DataParams, which: str, *, seed: int,
     outcome: LoadOutcome = execute(spec, report, cancel)
     return outcome.dataset
 
-
-class SetPanel(Vertical):
-    """One dataset: what was read, its classes, and what to know about it."""
-
-    DEFAULT_CSS = """
-    SetPanel {
-        border: round $primary 60%; border-title-color: $accent;
-        padding: 0 1; height: auto; width: 1fr;
-    }
-    SetPanel .set-summary { height: auto; }
-    SetPanel .set-warnings { height: auto; color: $text-warning; }
-    SetPanel DataTable { height: auto; max-height: 24; }
-    """
-
-    def __init__(self, which: str) -> None:
-        super().__init__(id=f"set-{which}")
-        self.which = which
-        self.border_title = SETS[which][0].capitalize()
-
-    def compose(self) -> ComposeResult:
-        yield Static("", classes="set-summary")
-        table: DataTable[Any] = DataTable(cursor_type="none", zebra_stripes=True)
-        table.can_focus = False  # the page scrolls; nothing to pick in the table
-        table.display = False
-        yield table
-        yield Static("", classes="set-warnings", markup=False)
-
-    def show_empty(self, hint: str) -> None:
-        self.border_title = SETS[self.which][0].capitalize()
-        self.query_one(".set-summary", Static).update(Text(hint, style="dim"))
-        self.query_one(DataTable).display = False
-        self.query_one(".set-warnings", Static).display = False
-
-    def show(self, ds: Dataset, train_names: list[str] | None) -> None:
-        words = SETS[self.which][0]
-        self.border_title = f"{words.capitalize()} · {len(ds):,} images"
-        h, w, c = ds.image_shape
-        mode = "grayscale" if c == 1 else "RGB"
-        summary = Text()
-        summary.append(f"{display_path(ds.root)}\n", style="dim")
-        summary.append(f"{h}×{w} px · {c} channel{'s' if c != 1 else ''} ({mode}) · "
-                       f"{ds.num_classes} classes")
-        if ds.from_cache:
-            summary.append(" · from cache", style="dim")
-        summary.append(" · ")
-        if ds.skipped:
-            summary.append(f"{len(ds.skipped)} file(s) skipped", style="bold yellow")
-            summary.append(" (f lists them)")
-        else:
-            summary.append("no files skipped", style="dim")
-        self.query_one(".set-summary", Static).update(summary)
-
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_column("#", key="index")
-        table.add_column("Class", key="name")
-        table.add_column("Count", key="count")
-        table.add_column("Share", key="share")
-        table.add_column("", key="bar")
-        counts = ds.counts
-        total = max(sum(counts), 1)
-        largest = max(counts) if counts else 0
-        for index, (name, count) in enumerate(zip(ds.class_names, counts, strict=True)):
-            table.add_row(Text(str(index), justify="right"), Text(name),
-                          Text(f"{count:,}", justify="right"),
-                          Text(f"{count / total:.1%}", justify="right"),
-                          Text(share_bar(count, largest), style="green"),
-                          key=str(index))
-        table.display = True
-
-        lines: list[str] = []
-        if ds.class_matching and train_names is not None:
-            lines.append("⚠ Test folder names differ from the training ones; classes are "
-                         "matched by sorted order (index → training name ← test folder):")
-            for index, (train, test) in enumerate(zip(train_names, ds.class_names, strict=False)):
-                lines.append(f"  {index} → {train}" + (f" ← {test}" if test != train else ""))
-        for warning in ds.warnings:
-            if ds.class_matching and "matched by sorted order" in warning:
-                continue  # shown above as a readable list
-            lines.append(f"⚠ {warning}")
-        warnings = self.query_one(".set-warnings", Static)
-        warnings.update("\n".join(lines))
-        warnings.display = bool(lines)
-
-
-class SkippedDialog(ModalScreen[None]):
-    """Every skipped file of the loaded sets and why, for fixing the folders."""
-
-    DEFAULT_CSS = """
-    SkippedDialog { align: center middle; }
-    SkippedDialog > Vertical {
-        width: 95%; max-width: 130; height: 85%;
-        border: thick $warning; background: $surface; padding: 0 1;
-    }
-    SkippedDialog DataTable { height: 1fr; }
-    SkippedDialog .muted { color: $text-muted; }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close", id="skipped.close"),
-        Binding("f", "close", "Close", id="skipped.close_f", show=False),
-    ]
-
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
-        super().__init__()
-        self.rows = rows
-
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = f"Skipped files · {len(self.rows)}"
-            box.border_subtitle = "escape closes"
-            yield DataTable(cursor_type="row", zebra_stripes=True)
-            yield Label("Files are relative to their set's folder. They were left out; the "
-                        "rest loaded.", classes="muted")
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("Set", "File", "Reason")
-        for which, name, reason in self.rows:
-            table.add_row(Text(which), Text(name), Text(reason))
-        table.focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class DataScreen(ConvonetScreen):
@@ -222,19 +82,8 @@ class DataScreen(ConvonetScreen):
     }
     """
 
-    _LOAD = Binding.Group("Load")
-
-    # Footer: "t T Load" = t loads the training set, T the test set.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "load_training_dataset", "Load training dataset", id="data.load_train",
-                group=_LOAD),
-        Binding("T", "load_test_dataset", "Load test dataset", id="data.load_test",
-                group=_LOAD),
-        Binding("c,escape", "cancel_load", "Cancel", id="data.cancel"),
-        Binding("f", "show_skipped", "Skipped", id="data.skipped"),
-        Binding("r", "other_samples", "Samples", id="data.samples"),
-        Binding("v", "switch_samples", "Other set", id="data.samples_set", show=False),
-    ]
+    # Footer (groups in the table): "t T Load" = t loads the training set, T the test set.
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("data")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -259,9 +108,10 @@ class DataScreen(ConvonetScreen):
         self.query_one("#data-body").focus()
         self.refresh_sets()
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
         """The data params may have changed on the params screen: update the hints."""
-        self.refresh_sets()
+        if what & {"params", "data"}:
+            self.refresh_sets()
 
     @on(Resize)
     def _resized(self, event: Resize) -> None:
@@ -270,11 +120,11 @@ class DataScreen(ConvonetScreen):
 
     # ---- state -----------------------------------------------------------------------
     def dataset(self, which: str) -> Dataset | None:
-        return getattr(self.controller, SETS[which][1])  # type: ignore[no-any-return]
+        return self.session.train_set if which == "train" else self.session.test_set
 
     def _why_not(self, which: str) -> str | None:
         """Why ``which`` cannot be loaded now, or None."""
-        params = self.controller.data_params
+        params = self.session.data_params
         if which == "train" and params.train_path is None:
             return "no train_dir in the data params: set it on the Params screen (1, then e)"
         if which == "test" and dataset_root(params, "test") is None:
@@ -311,7 +161,7 @@ class DataScreen(ConvonetScreen):
             if why is not None:
                 panel.show_empty(f"Not loaded: {why}.")
             else:
-                root = dataset_root(self.controller.data_params, which)
+                root = dataset_root(self.session.data_params, which)
                 key = "t" if which == "train" else "T"
                 panel.show_empty(f"Not loaded. {key} loads it from {display_path(root)}")
         self._draw_samples()
@@ -334,8 +184,8 @@ class DataScreen(ConvonetScreen):
         self.query_one("#load-progress").border_subtitle = "c cancels"
         self.query_one("#load-label", Label).update("Listing the files…")
         self.query_one("#load-bar", ProgressBar).update(total=None, progress=0)
-        self._handle = run_task(self, load_dataset, self.controller.data_params, which,
-                                seed=int(self.controller.hyper_params.seed),
+        self._handle = run_task(self, load_dataset, self.session.data_params, which,
+                                seed=int(self.session.hyper_params.seed),
                                 train_classes=train_classes, name=f"loading the {words}",
                                 description=f"Loading the {words}")
         self.query_one("#data-body").scroll_home(animate=False)
@@ -385,7 +235,11 @@ class DataScreen(ConvonetScreen):
         words = SETS[which][0]
         if message.ok and isinstance(message.result, Dataset):
             ds = message.result
-            setattr(self.controller, SETS[which][1], ds)
+            if which == "train":
+                self.session.train_set = ds
+            else:
+                self.session.test_set = ds
+            self.app.session_changed("data")
             self._samples_of = which
             self._draw = 0
             skipped = f", {len(ds.skipped)} skipped" if ds.skipped else ""

@@ -5,11 +5,12 @@ Building, loading and saving run in a task worker (Keras can take seconds the fi
 each is greyed out with its reason while it cannot run: no training set to size the model
 from, no model to save, or another task (training, tuning) using the model.
 
-The model lives in ``controller.model`` (a ``keras.Model``); the class names it predicts are
-kept in ``controller.extras["model_class_names"]`` and the hyper params it was built from in
-``controller.extras["model_config"]`` (``None`` for a loaded file), so other screens can name
-classes and say what the model is. Keras is imported only when a model is built or loaded,
-so opening the app stays quick.
+The model lives in ``session.model`` (a ``keras.Model``), the class names it predicts in
+``session.class_names`` and the hyper params it was built from in ``session.model_config``
+(``None`` for a loaded file), so other screens can name classes and say what the model is.
+When the hyper params change a field that needs a new model (the core's
+``ARCHITECTURE_FIELDS``), the screen says so and ``i`` rebuilds. Keras is imported only
+when a model is built or loaded, so opening the app stays quick.
 """
 
 from __future__ import annotations
@@ -20,30 +21,27 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from convonet.core.events import CancelToken, Reporter
-from convonet.core.storage import resolve_results_dir
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
+from convonet.tui.formatting import right
+from convonet.tui.model_text import (
+    class_names_text,
+    config_text,
+    model_origin,
+    model_summary_of,
+    stale_note,
+)
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tasks import TaskEnded, TaskHandle, run_task
 from convonet.tui.widgets.file_picker import FilePicker
 
 if TYPE_CHECKING:
-    from convonet.core.model import ModelSummary
-    from convonet.core.state import Controller
-
-#: ``controller.extras`` keys this screen writes (other screens may read them).
-CLASS_NAMES_KEY = "model_class_names"
-CONFIG_KEY = "model_config"
-#: Where the trained model belongs (the training run's recorded ``save_to``): the Save
-#: dialog proposes it, so the app saves where ``convonet train`` would have.
-SAVE_TO_KEY = "model_save_to"
-
-#: The hyper params that shape the network (the rest only affect training).
-ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout")
+    from convonet.tui.session import Aspect
 
 
 # ---- work done in the task worker (no widgets here) ----------------------------------
@@ -85,49 +83,8 @@ def save_network(model: Any, path: Path, class_names: list[str] | None, *,
 
 
 # ---- what other screens show about the model ----------------------------------------
-def right(text: str, width: int) -> str:
-    """Right-aligned in a table cell (no-break spaces: a cell drops ordinary leading ones)."""
-    return "\u00a0" * max(0, width - len(text)) + text
-
-
 def _shape(shape: Any) -> str:
     return "x".join(str(d) for d in shape)
-
-
-def model_summary_of(controller: Controller) -> ModelSummary | None:
-    """The controller's model summarised, or None when there is no model."""
-    if controller.model is None:
-        return None
-    from convonet.core.model import model_summary
-
-    return model_summary(controller.model)
-
-
-def model_origin(controller: Controller) -> str:
-    """Where the model came from and whether its latest training is saved."""
-    path = controller.model_path
-    if path is None:
-        state = "Trained model" if controller.model_dirty else "New model"
-        return f"{state}, not saved (s saves it)"
-    if controller.model_dirty:
-        return f"Trained since it was saved as {path}: not saved (s saves it)"
-    return f"Model file {path}"
-
-
-def config_text(config: dict[str, Any] | None) -> str:
-    """The hyper params that shaped a model, as one line."""
-    if not config:
-        return "architecture read from the file"
-    return (f"filters {config['num_filters']} · kernel {config['kernel_size']} · "
-            f"units {config['num_units']} · dropout {config['dropout']}")
-
-
-def class_names_text(names: list[str] | None, count: int) -> str:
-    """``0 name · 1 name ...``, or just the count when the names are unknown."""
-    if not names:
-        return f"{count} classes (names not saved with the model: shown by index)"
-    return " · ".join(str(i) if name == str(i) else f"{i} {name}"
-                      for i, name in enumerate(names))
 
 
 class ModelScreen(ConvonetScreen):
@@ -147,14 +104,7 @@ class ModelScreen(ConvonetScreen):
     ModelScreen #model-classes { height: auto; color: $text-muted; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "initialize_network_model", "Initialize", id="model.initialize",
-                tooltip="Build a new model from the hyper params for the training set"),
-        Binding("l", "load_network_model", "Load", id="model.load",
-                tooltip="Load a .keras model file"),
-        Binding("s", "save_network_model", "Save", id="model.save",
-                tooltip="Save the model to a .keras file"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("model")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -182,25 +132,23 @@ class ModelScreen(ConvonetScreen):
         table.add_column("Output shape", key="shape")
         table.add_column("Params", key="params")
         self.refresh_view(force=True)
-        # Another screen may load data or start a task: keep keys and reasons current.
-        self.set_interval(1.0, self.refresh_view)
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Data, params, the model or a task changed (maybe on another screen)."""
         self.refresh_view()
 
     # ---- state ---------------------------------------------------------------------
     def _task_running(self) -> bool:
-        tasks = getattr(self.app, "tasks", None)
-        return bool(tasks is not None and tasks.running())
+        return self.tasks_running()
 
     def blocked_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run now, or None when it can."""
         if self._task_running():
             return "wait: a task is running" if not self._busy else f"wait: {self._busy}"
-        if action == "initialize_network_model" and self.controller.train_set is None:
+        if action == "initialize_network_model" and self.session.train_set is None:
             return ("no training set: load it on the Data screen (2) first; the model "
                     "takes its image size and classes from it")
-        if action == "save_network_model" and self.controller.model is None:
+        if action == "save_network_model" and self.session.model is None:
             return "no model to save: initialize or load one first"
         return None
 
@@ -213,9 +161,9 @@ class ModelScreen(ConvonetScreen):
     # ---- drawing ---------------------------------------------------------------------
     def refresh_view(self, force: bool = False) -> None:
         """Redraw when the model, data or running task changed (cheap when nothing did)."""
-        c = self.controller
+        c = self.session
         key = (id(c.model), c.model_path, c.model_dirty, id(c.train_set), self._busy,
-               self._task_running(), id(c.extras.get(CLASS_NAMES_KEY)))
+               self._task_running(), id(c.class_names), id(c.hyper_params))
         if key == self._shown and not force:
             return
         self._shown = key
@@ -223,7 +171,7 @@ class ModelScreen(ConvonetScreen):
         self._draw()
 
     def _draw(self) -> None:
-        c = self.controller
+        c = self.session
         status = self.query_one("#model-status", Static)
         info = self.query_one("#model-info", Static)
         reason = self.query_one("#model-reason", Static)
@@ -257,9 +205,9 @@ class ModelScreen(ConvonetScreen):
             table.clear()
             return
 
-        config = c.extras.get(CONFIG_KEY)
+        config = c.model_config
         info.update(f"Input {_shape(summary.input_shape)} → {summary.num_classes} classes · "
-                    f"{config_text(config)}" + self._stale_note(config))
+                    f"{config_text(config)}" + stale_note(config, c.hyper_params))
         table.clear()
         width = max((len(f"{row.params:,}") for row in summary.rows), default=1)
         for row in summary.rows:
@@ -270,29 +218,16 @@ class ModelScreen(ConvonetScreen):
         count_width = max(len(f"{count:,}") for _, count, _ in lines)
         totals.update(Text("\n".join(f"{label + ':':<{label_width}} {count:>{count_width},}"
                                      f" ({size})" for label, count, size in lines)))
-        names = c.extras.get(CLASS_NAMES_KEY)
+        names = c.class_names
         classes.update("Classes: " + class_names_text(names, summary.num_classes))
 
-    def _stale_note(self, config: dict[str, Any] | None) -> str:
-        """Say so when the hyper params now describe a different network."""
-        if not config:
-            return ""
-        try:
-            now = self.controller.hyper_params.first()
-        except (AttributeError, KeyError, TypeError, ValueError):
-            return ""
-        changed = [f for f in ARCHITECTURE_FIELDS if now.get(f) != config.get(f)]
-        if changed:
-            return f" · the hyper params changed since ({', '.join(changed)}): i rebuilds"
-        return ""
-
     def _results_dir(self) -> Path:
-        return resolve_results_dir(getattr(self.app, "results_dir", None))
+        return self.app.results_dir
 
     # ---- actions ---------------------------------------------------------------------
     def _confirm_replace(self, then: Any, what: str) -> None:
         """Ask before a trained, unsaved model is replaced; otherwise go straight on."""
-        if self.controller.model is not None and self.controller.model_dirty:
+        if self.session.model is not None and self.session.model_dirty:
             question = (f"The current model was trained and is not saved. {what} "
                         "anyway? (Answer n, then press s to save it first.)")
 
@@ -312,7 +247,7 @@ class ModelScreen(ConvonetScreen):
         self._confirm_replace(self._start_build, "Replace it with a new, untrained model")
 
     def _start_build(self) -> None:
-        c = self.controller
+        c = self.session
         self._start("Building the model from the hyper params", build_network,
                     c.hyper_params, c.train_set, name="build_model",
                     description="Initializing the network model")
@@ -327,11 +262,11 @@ class ModelScreen(ConvonetScreen):
         folder = self._ensure_results_dir()
         if folder is None:
             return
-        start = self.controller.model_path or folder
+        start = self.session.model_path or folder
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                c = self.controller
+                c = self.session
                 self._loading = path
                 self._start(f"Loading {path.name}", load_network, path, c.train_set,
                             c.test_set, name="load_model",
@@ -347,7 +282,7 @@ class ModelScreen(ConvonetScreen):
         folder = self._ensure_results_dir()
         if folder is None:
             return
-        current = self.controller.model_path
+        current = self.session.model_path
         proposed = Path(current) if current is not None else self.default_save_path(folder)
         start, name = proposed.parent, proposed.name
 
@@ -373,15 +308,15 @@ class ModelScreen(ConvonetScreen):
         finds it): the training run's recorded target, else the core's default name."""
         from convonet.core.model_files import default_model_path
 
-        recorded = self.controller.extras.get(SAVE_TO_KEY)
-        if isinstance(recorded, (str, Path)) and str(recorded):
+        recorded = self.session.save_to
+        if recorded is not None and str(recorded):
             return Path(recorded)
-        return default_model_path(folder, self.controller.data_params).resolve()
+        return default_model_path(folder, self.session.data_params).resolve()
 
     def _start_save(self, path: Path) -> None:
-        c = self.controller
+        c = self.session
         self._start(f"Saving to {path.name}", save_network, c.model, path,
-                    c.extras.get(CLASS_NAMES_KEY), name="save_model",
+                    c.class_names, name="save_model",
                     description="Saving the network model")
 
     def _ensure_results_dir(self) -> Path | None:
@@ -389,9 +324,7 @@ class ModelScreen(ConvonetScreen):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            show: Any = getattr(self.app, "show_error", None)
-            if callable(show):
-                show("The results folder cannot be created", exc)
+            self.app.show_error("The results folder cannot be created", exc)
             return None
         return folder
 
@@ -409,38 +342,28 @@ class ModelScreen(ConvonetScreen):
             return  # an end already handled
         self._busy = ""
         self._job = None
-        c = self.controller
+        c = self.session
         if message.ok:
             if message.task == "build_model":
                 model, names, config = message.result
-                self._set_model(model, names, config, path=None)
+                c.set_model(model, names, config, path=None)
                 self.notify(f"New model: {model.count_params():,} params, untrained")
             elif message.task == "load_model":
                 model, names = message.result
                 path = self._loading
-                self._set_model(model, names, None, path=path)
+                c.set_model(model, names, None, path=path)
                 self._warn_names(names)
                 self.notify(f"Loaded {path}")
             elif message.task == "save_model":
                 c.model_path = Path(message.result)
                 c.model_dirty = False
                 self.notify(f"Saved to {message.result}")
+            self.app.session_changed("model", "history")
         self.refresh_view(force=True)
-
-    def _set_model(self, model: Any, names: list[str] | None,
-                   config: dict[str, Any] | None, path: Path | None) -> None:
-        c = self.controller
-        c.model = model
-        c.model_path = path
-        c.model_dirty = False
-        c.history = None  # the curves belonged to the model this one replaces
-        c.extras[CLASS_NAMES_KEY] = names
-        c.extras[CONFIG_KEY] = config
-        c.extras.pop(SAVE_TO_KEY, None)  # a new or loaded model: no training run's target
 
     def _warn_names(self, names: list[str] | None) -> None:
         """Class names differ from the data's: matched by index, as the data screen does."""
-        train = self.controller.train_set
+        train = self.session.train_set
         if names and train is not None and list(train.class_names) != list(names):
             self.notify("The model's classes differ from the training set's class folders; "
                         "they are matched by index and shown with the model's class names",

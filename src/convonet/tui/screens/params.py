@@ -7,8 +7,8 @@ which checks each value with the core's own parser.
 
 Data params are loaded leniently (``check=False``): a file whose dataset folders are not on
 this machine still opens, and its missing folders are marked on their fields so they can be
-fixed in the form. Edits not yet saved are kept in ``controller.extras["params_dirty"]``;
-the app's quit question reads them through ``unsaved_params_question``.
+fixed in the form. Edits not yet saved are kept in ``session.unsaved_params``; the app's
+quit question reads them through ``unsaved_params_question``.
 """
 
 from __future__ import annotations
@@ -20,23 +20,21 @@ from typing import Any, ClassVar
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from convonet.core.params import DataParams, HyperParams, ParamsError
-from convonet.core.state import Controller
-from convonet.rendering import display_path
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
+from convonet.tui.formatting import display_path
 from convonet.tui.screens.base import ConvonetScreen
+from convonet.tui.session import Aspect, ParamsKind, Session
 from convonet.tui.widgets.file_picker import FilePicker
 from convonet.tui.widgets.params_form import ParamsForm
 
-#: ``controller.extras`` key: the set of params kinds ("data", "hyper") edited since saved.
-DIRTY_KEY = "params_dirty"
-
-#: kind -> (controller attribute, class, words for titles, default file name)
-KINDS: dict[str, tuple[str, type[Any], str, str]] = {
+#: kind -> (session attribute, class, words for titles, default file name)
+KINDS: dict[ParamsKind, tuple[str, type[Any], str, str]] = {
     "data": ("data_params", DataParams, "Data params", "data_params.json"),
     "hyper": ("hyper_params", HyperParams, "Hyper params", "hyper_params.json"),
 }
@@ -51,28 +49,9 @@ PANEL_HELP = (
 SAMPLES_DIR = Path("app_input")
 
 
-def dirty_kinds(controller: Controller) -> set[str]:
-    """The params kinds with unsaved edits (kept on the controller, so quit can ask)."""
-    found = controller.extras.get(DIRTY_KEY)
-    return set(found) if isinstance(found, (set, frozenset, list, tuple)) else set()
-
-
-def set_dirty(controller: Controller, kind: str, dirty: bool) -> None:
-    """Mark or clear unsaved edits of one kind; the key is dropped when none are left."""
-    kinds = dirty_kinds(controller)
-    if dirty:
-        kinds.add(kind)
-    else:
-        kinds.discard(kind)
-    if kinds:
-        controller.extras[DIRTY_KEY] = kinds
-    else:
-        controller.extras.pop(DIRTY_KEY, None)
-
-
-def unsaved_params_question(controller: Controller) -> str | None:
+def unsaved_params_question(session: Session) -> str | None:
     """The quit question when params have unsaved edits, else None."""
-    kinds = dirty_kinds(controller)
+    kinds = session.unsaved_params
     if not kinds:
         return None
     names = " and ".join(KINDS[k][2].lower() for k in ("data", "hyper") if k in kinds)
@@ -95,7 +74,7 @@ class ParamsPanel(VerticalScroll):
     ParamsPanel .params-help { color: $text-muted; margin-top: 1; }
     """
 
-    def __init__(self, kind: str, keys: str) -> None:
+    def __init__(self, kind: ParamsKind, keys: str) -> None:
         super().__init__(id=f"panel-{kind}")
         self.kind = kind
         self.border_subtitle = keys
@@ -140,7 +119,7 @@ class ParamsPanel(VerticalScroll):
 
 
 class ParamsScreen(ConvonetScreen):
-    """Shows and edits the data params and hyper params the controller holds."""
+    """Shows and edits the data params and hyper params the session holds."""
 
     SCREEN_NAME = "params"
     SCREEN_TITLE = "Params"
@@ -149,30 +128,8 @@ class ParamsScreen(ConvonetScreen):
     ParamsScreen #params-panels { height: 1fr; margin: 0 0; }
     """
 
-    _EDIT = Binding.Group("Edit")
-    _LOAD = Binding.Group("Load")
-    _SAVE = Binding.Group("Save")
-    _NEW = Binding.Group("New")
-
-    # Footer groups: "e E Edit" = e edits the data params, E the hyper params.
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("e", "edit_data_params", "Edit data params", id="params.edit_data",
-                group=_EDIT),
-        Binding("E", "edit_hyper_params", "Edit hyper params", id="params.edit_hyper",
-                group=_EDIT),
-        Binding("l", "load_data_params", "Load data params", id="params.load_data",
-                group=_LOAD),
-        Binding("L", "load_hyper_params", "Load hyper params", id="params.load_hyper",
-                group=_LOAD),
-        Binding("s", "save_data_params", "Save data params", id="params.save_data",
-                group=_SAVE),
-        Binding("S", "save_hyper_params", "Save hyper params", id="params.save_hyper",
-                group=_SAVE),
-        Binding("n", "new_data_params", "New data params", id="params.new_data",
-                group=_NEW),
-        Binding("N", "new_hyper_params", "New hyper params", id="params.new_hyper",
-                group=_NEW),
-    ]
+    # Footer groups (in the table): "e E Edit" = e edits the data params, E the hyper params.
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("params")]
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="params-panels"):
@@ -182,28 +139,30 @@ class ParamsScreen(ConvonetScreen):
     def on_mount(self) -> None:
         self.refresh_panels()
 
-    def on_screen_resume(self) -> None:
-        """Another screen (tuning's apply-best) may have changed the params meanwhile."""
-        self.refresh_panels()
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Another screen (tuning's apply-best) may have changed the params."""
+        if "params" in what:
+            self.refresh_panels()
 
     # ---- state -----------------------------------------------------------------------
-    def params(self, kind: str) -> Any:
-        return getattr(self.controller, KINDS[kind][0])
+    def params(self, kind: ParamsKind) -> DataParams | HyperParams:
+        return self.session.data_params if kind == "data" else self.session.hyper_params
 
-    def problems(self, kind: str) -> dict[str, str]:
+    def problems(self, kind: ParamsKind) -> dict[str, str]:
         """Field -> message for what a strict load would refuse (missing folders)."""
         return {p.field or "": p.message for p in self.params(kind).problems()}
 
-    def _set(self, kind: str, params: Any, *, dirty: bool) -> None:
-        setattr(self.controller, KINDS[kind][0], params)
-        set_dirty(self.controller, kind, dirty)
+    def _set(self, kind: ParamsKind, params: Any, *, dirty: bool) -> None:
+        if kind == "data":
+            self.session.data_params = params
+        else:
+            self.session.hyper_params = params
+        self.session.mark_params(kind, dirty)
         self.refresh_panels()
-        refresh: Callable[[], None] | None = getattr(self.app, "refresh_params_label", None)
-        if refresh is not None:
-            refresh()
+        self.app.session_changed("params")
 
     def refresh_panels(self) -> None:
-        dirty = dirty_kinds(self.controller)
+        dirty = self.session.unsaved_params
         for kind in KINDS:
             self.query_one(f"#panel-{kind}", ParamsPanel).show(
                 self.params(kind), dirty=kind in dirty, problems=self.problems(kind))
@@ -214,19 +173,19 @@ class ParamsScreen(ConvonetScreen):
         for kind in KINDS:
             if action == f"save_{kind}_params":
                 params = self.params(kind)
-                if params.path is None and kind not in dirty_kinds(self.controller):
+                if params.path is None and kind not in self.session.unsaved_params:
                     return None
         return True
 
-    def _start_folder(self, kind: str) -> Path:
+    def _start_folder(self, kind: ParamsKind) -> Path:
         path = self.params(kind).path
         if path is not None and path.parent.is_dir():
             return path.parent
         return SAMPLES_DIR if SAMPLES_DIR.is_dir() else Path.cwd()
 
-    def _unless_dirty(self, kind: str, verb: str, then: Callable[[], None]) -> None:
+    def _unless_dirty(self, kind: ParamsKind, verb: str, then: Callable[[], None]) -> None:
         """Run ``then``, asking first when it would drop unsaved edits."""
-        if kind not in dirty_kinds(self.controller):
+        if kind not in self.session.unsaved_params:
             then()
             return
         title = KINDS[kind][2]
@@ -240,7 +199,7 @@ class ParamsScreen(ConvonetScreen):
             title=f"{verb} {title.lower()}", yes=verb, no="Keep them"), answered)
 
     # ---- new ---------------------------------------------------------------------------
-    def _new(self, kind: str) -> None:
+    def _new(self, kind: ParamsKind) -> None:
         def make() -> None:
             self._set(kind, KINDS[kind][1].new(), dirty=True)
             self.notify(f"New {KINDS[kind][2].lower()} from the defaults (not saved yet)")
@@ -254,7 +213,7 @@ class ParamsScreen(ConvonetScreen):
         self._new("hyper")
 
     # ---- load --------------------------------------------------------------------------
-    def _load(self, kind: str) -> None:
+    def _load(self, kind: ParamsKind) -> None:
         title = KINDS[kind][2]
 
         def pick() -> None:
@@ -265,14 +224,14 @@ class ParamsScreen(ConvonetScreen):
 
         self._unless_dirty(kind, "Load", pick)
 
-    def _read(self, kind: str, path: Path | None) -> None:
+    def _read(self, kind: ParamsKind, path: Path | None) -> None:
         if path is None:
             return
         _, cls, title, _ = KINDS[kind]
         try:
             params = cls.load(path, check=False) if cls is DataParams else cls.load(path)
         except ParamsError as exc:
-            self.app.show_error(f"Loading {title.lower()} failed", exc)  # type: ignore
+            self.app.show_error(f"Loading {title.lower()} failed", exc)
             return
         self._set(kind, params, dirty=False)
         problems = params.problems()
@@ -291,7 +250,7 @@ class ParamsScreen(ConvonetScreen):
         self._load("hyper")
 
     # ---- edit --------------------------------------------------------------------------
-    def _edit(self, kind: str) -> None:
+    def _edit(self, kind: ParamsKind) -> None:
         params = self.params(kind)
         title = KINDS[kind][2]
         name = params.path.name if params.path is not None else "new"
@@ -311,7 +270,7 @@ class ParamsScreen(ConvonetScreen):
         self._edit("hyper")
 
     # ---- save --------------------------------------------------------------------------
-    def _save(self, kind: str) -> None:
+    def _save(self, kind: ParamsKind) -> None:
         params = self.params(kind)
         title = KINDS[kind][2]
         default = params.path.name if params.path is not None else KINDS[kind][3]
@@ -320,7 +279,7 @@ class ParamsScreen(ConvonetScreen):
                        save=True, default_name=default),
             lambda path: self._confirm_write(kind, path))
 
-    def _confirm_write(self, kind: str, path: Path | None) -> None:
+    def _confirm_write(self, kind: ParamsKind, path: Path | None) -> None:
         if path is None:
             return
         current = self.params(kind).path
@@ -333,13 +292,13 @@ class ParamsScreen(ConvonetScreen):
             return
         self._write(kind, path)
 
-    def _write(self, kind: str, path: Path) -> None:
+    def _write(self, kind: ParamsKind, path: Path) -> None:
         params = self.params(kind)
         title = KINDS[kind][2]
         try:
             params.save(path)
         except (ParamsError, OSError) as exc:
-            self.app.show_error(f"Saving {title.lower()} failed", exc)  # type: ignore
+            self.app.show_error(f"Saving {title.lower()} failed", exc)
             return
         self._set(kind, params, dirty=False)
         self.notify(f"{title} saved to {display_path(path)}")

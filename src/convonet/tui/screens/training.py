@@ -1,11 +1,11 @@
 """The training screen: training only / with validation in a worker, live charts, stop.
 
 Keys: ``t`` Training Only, ``v`` Training With Validation, ``s`` Stop (shown only while a run
-is going). Each run trains ``controller.model`` from its current weights, so pressing ``t``
+is going). Each run trains ``session.model`` from its current weights, so pressing ``t``
 again continues; a fresh start is ``i`` on the Model screen. A stop ends the run at the next
 batch, keeps the weights and the history so far (the last epoch marked partial).
 
-The history of the latest run lives in ``controller.history``; the charts and the epoch
+The history of the latest run lives in ``session.history``; the charts and the epoch
 table are redrawn from it whenever the screen comes back, so they survive screen switches
 and follow a model replaced on the Model screen. While a run is going, epochs are collected
 as they come and drawn at most four times a second, however fast the epochs are.
@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from convonet.core.events import (
     BatchProgress,
@@ -32,12 +31,14 @@ from convonet.core.events import (
     Reporter,
     TrainStart,
 )
-from convonet.core.storage import resolve_results_dir
+from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.model import CLASS_NAMES_KEY, SAVE_TO_KEY, right
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, run_task
+from convonet.tui.training_text import ended_text, info_line
 from convonet.tui.widgets.charts import MetricChart
-from convonet.tui.widgets.train_progress import TrainProgress, format_duration, format_metrics
+from convonet.tui.widgets.epoch_table import EpochTable
+from convonet.tui.widgets.train_progress import TrainProgress
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -87,44 +88,6 @@ def run_info(run: RunFolder | None) -> dict[str, Any]:
         return {}
 
 
-def ended_text(history: TrainHistory) -> str:
-    """How a run ended, in one line, for the progress line and the tests."""
-    rows = history.rows
-    total = history.epochs or len(rows)
-    if history.stopped:
-        if not rows:
-            return "Stopped before the first epoch ended · model kept"
-        last = rows[-1]
-        where = f"Stopped at epoch {last.epoch} of {total}"
-        if last.partial:
-            where += " (partial)"
-        return f"{where} · model and history so far kept"
-    if not rows:
-        return "No epochs ran"
-    last_full = rows[-1]
-    result = history.result_row or last_full
-    seconds = sum(r.seconds for r in rows)
-    text = (f"Done: {len(rows)} epoch{'s' if len(rows) != 1 else ''}, "
-            f"{format_duration(seconds)} · {format_metrics(_row_logs(result), 3)}")
-    if history.early_stopped:
-        text = (f"Early stop after epoch {last_full.epoch} of {total} (no better "
-                f"{history.monitor.replace('_', ' ')})")
-        if history.restored_epoch is not None:
-            # The result is the restored epoch's; the last epoch's numbers are history.
-            text += (f" · weights of epoch {history.restored_epoch} restored: "
-                     f"{format_metrics(_row_logs(result), 3)}")
-    return text
-
-
-def _row_logs(row: Any) -> dict[str, float | None]:
-    return {"loss": row.loss, "accuracy": row.accuracy, "val_loss": row.val_loss,
-            "val_accuracy": row.val_accuracy}
-
-
-def _num(value: float | None, digits: int = 4) -> Text:
-    return Text(right("–" if value is None else f"{value:.{digits}f}", digits + 2))
-
-
 class TrainingScreen(ConvonetScreen):
     """Runs training in a worker and shows its progress and history."""
 
@@ -148,14 +111,7 @@ class TrainingScreen(ConvonetScreen):
     TrainingScreen.-narrow #train-charts { layout: vertical; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "train", "Train", id="training.train",
-                tooltip="Training only, on the whole training set"),
-        Binding("v", "train_with_validation", "Train+validate", id="training.validate",
-                tooltip="Train and validate on a held-out share of the training set"),
-        Binding("s", "stop_training", "Stop", id="training.stop",
-                tooltip="Stop at the next batch; the model and the history are kept"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("training")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,10 +120,9 @@ class TrainingScreen(ConvonetScreen):
         self._config: dict[str, Any] = {}
         self._validation = False
         self._rows: list[dict[str, Any]] = []  # epochs of the run going on
-        self._drawn_rows = 0
         self._pending = False
         self._timer: Timer | None = None
-        self._drawn_history: Any = None  # the controller.history the charts show
+        self._drawn_history: Any = None  # the session.history the charts show
         self._drawn_model: Any = None
         self._epochs_trained: dict[int, int] = {}  # id(model) -> epochs run on it here
         self._shown: tuple[Any, ...] | None = None
@@ -180,22 +135,14 @@ class TrainingScreen(ConvonetScreen):
             with Horizontal(id="train-charts"):
                 yield MetricChart("accuracy", "Accuracy", id="chart-accuracy")
                 yield MetricChart("loss", "Loss", id="chart-loss")
-            table: DataTable[Any] = DataTable(id="train-epochs", cursor_type="row",
-                                              zebra_stripes=True)
-            yield table
+            yield EpochTable(id="train-epochs")
 
     def on_mount(self) -> None:
-        table = self.query_one("#train-epochs", DataTable)
-        for label, key in (("Epoch", "epoch"), ("Loss", "loss"), ("Accuracy", "accuracy"),
-                           ("Val loss", "val_loss"), ("Val accuracy", "val_accuracy"),
-                           ("LR", "lr"), ("Time", "seconds"), ("Batches", "batches")):
-            table.add_column(label, key=key)
-        self._draw_history(self.controller.history)
+        self._draw_history(self.session.history)
         self._sync(force=True)
-        # Data or a model may arrive from other screens: keep keys and reasons current.
-        self.set_interval(1.0, self._sync)
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Data, a model, params or a task changed (maybe on another screen)."""
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
@@ -208,15 +155,14 @@ class TrainingScreen(ConvonetScreen):
         return self._job is not None
 
     def _other_task_running(self) -> bool:
-        tasks = getattr(self.app, "tasks", None)
-        return bool(tasks is not None and tasks.running()) and not self.running
+        return self.tasks_running() and not self.running
 
     def blocked_reason(self, validation: bool) -> str | None:
         """Why training cannot start now, or None when it can.
 
         ``validation`` needs nothing more: the hyper params keep validation_split above 0.
         """
-        c = self.controller
+        c = self.session
         if self.running:
             return "training is running: s stops it"
         if self._other_task_running():
@@ -242,10 +188,10 @@ class TrainingScreen(ConvonetScreen):
             return self.running and not self._stopping
         return True
 
-    # ---- drawing what the controller holds -------------------------------------------
+    # ---- drawing what the session holds ----------------------------------------------
     def _sync(self, force: bool = False) -> None:
         """Redraw keys, the info lines and (between runs) the history, if they changed."""
-        c = self.controller
+        c = self.session
         key = (id(c.model), id(c.train_set), id(c.history), c.model_dirty, self.running,
                self._stopping, self._other_task_running(), id(c.hyper_params))
         if key == self._shown and not force:
@@ -258,33 +204,11 @@ class TrainingScreen(ConvonetScreen):
             self._draw_history(c.history)
 
     def _draw_info(self) -> None:
-        c = self.controller
+        c = self.session
         info = self.query_one("#train-info", Static)
         reason_box = self.query_one("#train-reason", Static)
-        parts = []
-        if c.model is not None:
-            parts.append(f"{c.model.count_params():,}-param model")
-        if c.train_set is not None:
-            parts.append(f"{len(c.train_set):,} images, "
-                         f"{c.train_set.num_classes} classes")
-        try:
-            first = c.hyper_params.first()
-            parts.append(f"{first['epochs']} epochs, batch {first['batch_size']}, "
-                         f"lr {first['init_rate']:g}")
-        except (AttributeError, KeyError, TypeError, ValueError):
-            pass
-        line = " · ".join(parts)
         trained = self._epochs_trained.get(id(c.model), 0) if c.model is not None else 0
-        if c.model is not None and not self.running:
-            if trained or c.history is not None or c.model_path is not None:
-                line += ("\nt/v continue from these weights"
-                         + (f" ({trained} epochs so far)" if trained else "")
-                         + " · fresh start: 3, then i")
-            else:
-                line += "\nt/v train the new model · s stops a run and keeps what it learned"
-        elif self.running:
-            what = "Training with validation" if self._validation else "Training only"
-            line += f"\n{what}… s stops at the next batch (model kept)"
+        line = info_line(c, trained, running=self.running, validation=self._validation)
         info.update(line)
         reason = self.blocked_reason(False) if not self.running else None
         reason_box.update(f"Cannot train: {reason}" if reason else "")
@@ -293,12 +217,12 @@ class TrainingScreen(ConvonetScreen):
     def _draw_history(self, history: TrainHistory | None) -> None:
         """Charts, table and the ended line from a finished (or stopped) run's history."""
         self._drawn_history = history
-        self._drawn_model = self.controller.model
+        self._drawn_model = self.session.model
         rows = history.as_rows() if history is not None else []
         self._set_rows(rows)
         if history is None:
             self.progress.show_text("No training yet for this model" if
-                                    self.controller.model is not None else "", bar=False)
+                                    self.session.model is not None else "", bar=False)
             return
         batches = max((r.batches for r in history.rows if not r.partial), default=0) or \
             max((r.batches for r in history.rows), default=1)
@@ -309,23 +233,7 @@ class TrainingScreen(ConvonetScreen):
     def _set_rows(self, rows: list[dict[str, Any]]) -> None:
         for chart in self.query(MetricChart):
             chart.set_history(rows)
-        table = self.query_one("#train-epochs", DataTable)
-        table.clear()
-        self._drawn_rows = 0
-        self._add_table_rows(rows)
-
-    def _add_table_rows(self, rows: list[dict[str, Any]]) -> None:
-        table = self.query_one("#train-epochs", DataTable)
-        for row in rows[self._drawn_rows:]:
-            epoch = f"{row['epoch']} partial" if row.get("partial") else str(row["epoch"])
-            table.add_row(Text(epoch), _num(row.get("loss")), _num(row.get("accuracy")),
-                          _num(row.get("val_loss")), _num(row.get("val_accuracy")),
-                          Text(f"{row.get('learning_rate', 0.0):.4g}"),
-                          Text(right(f"{row.get('seconds', 0.0):.1f}s", 6)),
-                          Text(right(str(row.get("batches", "")), 7)))
-        self._drawn_rows = len(rows)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        self.query_one(EpochTable).set_rows(rows)
 
     # ---- actions ---------------------------------------------------------------------
     def action_train(self) -> None:
@@ -348,7 +256,7 @@ class TrainingScreen(ConvonetScreen):
     def _start(self, validation: bool) -> None:
         if self.blocked_reason(validation) or self.results_refused("Training"):
             return
-        c = self.controller
+        c = self.session
         self._config = c.hyper_params.first()
         self._validation = validation
         self._stopping = False
@@ -360,10 +268,10 @@ class TrainingScreen(ConvonetScreen):
         self.progress.show_text(f"{what}: starting…", bar=False)
         self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
                               validation, name=TASK_NAME, description=what,
-                              results_dir=resolve_results_dir(
-                                  getattr(self.app, "results_dir", None)),
+                              results_dir=self.app.results_dir,
                               data_params=c.data_params)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
+        self.app.session_changed("model")
         self._sync(force=True)
 
     def resume_run(self, run: RunFolder) -> bool:
@@ -388,7 +296,7 @@ class TrainingScreen(ConvonetScreen):
         if self.results_refused("Resuming training", run.path):
             return False
         info = run.info
-        c = self.controller
+        c = self.session
         try:
             self._config = HyperParams.load(run.file(HYPER_PARAMS_JSON)).first()
         except (OSError, ValueError) as exc:
@@ -459,7 +367,7 @@ class TrainingScreen(ConvonetScreen):
         self._pending = False
         for chart in self.query(MetricChart):
             chart.set_history(self._rows)
-        self._add_table_rows(self._rows)
+        self.query_one(EpochTable).add_rows_since(self._rows)
 
     @on(TaskEnded)
     def _task_ended(self, message: TaskEnded) -> None:
@@ -472,7 +380,7 @@ class TrainingScreen(ConvonetScreen):
             self._timer.stop()
             self._timer = None
         self._flush()
-        c = self.controller
+        c = self.session
         model = c.model
         self._job = None
         self._stopping = False
@@ -488,11 +396,12 @@ class TrainingScreen(ConvonetScreen):
                 c.model_path = None
                 c.model_dirty = True
                 names = info.get("class_names") or getattr(c.train_set, "class_names", None)
-                c.extras[CLASS_NAMES_KEY] = list(names) if names else None
+                c.class_names = list(names) if names else None
+                c.model_config = None
             if run is not None:  # Save proposes the file this run's training belongs in
                 from convonet.core.model_files import run_save_to
 
-                c.extras[SAVE_TO_KEY] = run_save_to(info, run.path)
+                c.save_to = run_save_to(info, run.path)
             c.history = history
             if model is not None:
                 self._epochs_trained[id(model)] = \
@@ -510,4 +419,5 @@ class TrainingScreen(ConvonetScreen):
             self.progress.show_text(f"Training {what} after {ran} epoch"
                                     f"{'s' if ran != 1 else ''} · the model keeps the "
                                     "weights it reached")
+        self.app.session_changed("model", "history")
         self._sync(force=True)

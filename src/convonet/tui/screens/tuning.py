@@ -15,32 +15,32 @@ run, ranked or applied. A stop ends the fit in progress at its next batch
 (``folds.jsonl`` as they finish, ``results.csv`` at the end). After the search, "Grid Search
 Results" holds one row per combination, best first.
 
-The last result lives in ``controller.tuning`` (a ``TuneResult``), so the tables come back
+The last result lives in ``session.tuning`` (a ``TuneResult``), so the tables come back
 after screen switches and the result can be applied later. The core is imported only when
 a search starts (it pulls in Keras).
 """
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.widgets import ProgressBar, Static
+from textual.binding import BindingType
+from textual.widgets import Static
 
-from convonet.core.architecture import all_invalid_message, grid_problems
 from convonet.core.events import CancelToken, Reporter
-from convonet.tui.screens.base import ConvonetScreen
-from convonet.tui.screens.params import set_dirty
+from convonet.keytable import bindings
+from convonet.tui.screens.tuning_view import TuningView
+from convonet.tui.session import Aspect
 from convonet.tui.tasks import CoreEvent, TaskEnded, TaskHandle, format_error, run_task
-from convonet.tui.widgets.sortable_table import Column, SortableTable
-from convonet.tui.widgets.train_progress import format_duration
+from convonet.tui.tuning_text import (
+    SearchProgress,
+    apply_problem,
+    ended_text,
+    params_text,
+    search_problem,
+)
 
 if TYPE_CHECKING:
     from convonet.core.data import Dataset
@@ -48,17 +48,6 @@ if TYPE_CHECKING:
     from convonet.core.tuning import TuneResult
 
 TASK_NAME = "tuning"
-
-#: Short column names for the searched fields, so a 5-field grid fits 80 columns.
-SHORT_NAMES = {
-    "batch_size": "batch", "epochs": "epochs", "init_rate": "lr", "decay": "decay",
-    "momentum": "mom", "num_filters": "filters", "kernel_size": "kernel",
-    "num_units": "units", "dropout": "drop",
-}
-
-FAILED_STYLE = "red"
-BEST_STYLE = "bold green"
-DIM_STYLE = "dim"
 
 
 def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path | None,
@@ -83,110 +72,7 @@ def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> Tu
     return execute(TuneSpec(resume=run), report, cancel).result
 
 
-# ---- words and numbers ------------------------------------------------------------------
-def short(name: str) -> str:
-    return SHORT_NAMES.get(name, name)
-
-
-def fmt_value(value: Any) -> str:
-    """A hyper param value as typed in the params files (0.02, not 0.020000)."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def fmt_pct(value: Any) -> str:
-    return f"{float(value) * 100:.1f}"
-
-
-def fmt_loss(value: Any) -> str:
-    return f"{float(value):.4f}"
-
-
-def fmt_secs(value: Any) -> str:
-    return f"{float(value):.1f}"
-
-
-def params_text(params: Mapping[str, Any] | None, searched: Sequence[str]) -> str:
-    """``lr 0.05, filters 32``: the searched values of a combination ("" if none vary)."""
-    if not params:
-        return ""
-    return ", ".join(f"{short(n)} {fmt_value(params[n])}" for n in searched if n in params)
-
-
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A run folder relative to the working folder when inside it (shorter at 80 columns)."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
-
-
-def tuning_images(hyper_params: HyperParams, n_images: int) -> int:
-    """How many images the stratified tuning share holds (as ``train_test_split`` counts)."""
-    share = float(hyper_params.tuning_share)
-    return n_images if share >= 1.0 else int(math.floor(share * n_images))
-
-
-def runnable_combinations(hyper_params: HyperParams, train_set: Dataset | None) -> int:
-    """The combinations the core will run: those whose layers fit the training images."""
-    combos = hyper_params.grid_size()
-    if train_set is None:
-        return combos
-    return combos - len(grid_problems(hyper_params, train_set.image_shape))
-
-
-def plan_text(hyper_params: HyperParams, train_set: Dataset | None) -> str:
-    """What the next search will run, before it starts (the core's count comes later)."""
-    folds = int(hyper_params.cv_folds)
-    combos = hyper_params.grid_size()
-    runnable = runnable_combinations(hyper_params, train_set)
-    invalid = f" · {combos - runnable} invalid, not run" if runnable < combos else ""
-    strategy = str(hyper_params.search)
-    images = ""
-    if train_set is not None:
-        n = tuning_images(hyper_params, len(train_set))
-        images = f" on {n:,} images ({float(hyper_params.tuning_share):.0%})"
-    if strategy == "halving" and runnable > 1:
-        if train_set is None:
-            return (f"Successive halving: {combos} combinations × {folds} folds, the best "
-                    f"on more images each rung")
-        schedule = halving_schedule(hyper_params, train_set)
-        if isinstance(schedule, str):
-            return f"Successive halving cannot run on this set: {schedule}"
-        fits = sum(c for c, _ in schedule) * folds
-        return (f"Successive halving: {'→'.join(str(c) for c, _ in schedule)} candidates "
-                f"on {'→'.join(f'{n:,}' for _, n in schedule)} images × {folds} folds = "
-                f"up to {fits} fits{invalid}")
-    return (f"Grid search: {combos} combination{'s' if combos != 1 else ''} × {folds} folds"
-            f" = {runnable * folds} fits{images}{invalid}")
-
-
-def halving_schedule(hyper_params: HyperParams, train_set: Dataset
-                     ) -> list[tuple[int, int]] | str:
-    """(candidates, images) per rung as the core will run them, or why it cannot run."""
-    from convonet.core.tuning import TuningError
-    from convonet.core.tuning import halving_schedule as schedule
-
-    try:
-        return schedule(runnable_combinations(hyper_params, train_set),
-                        tuning_images(hyper_params, len(train_set)),
-                        int(hyper_params.cv_folds), int(train_set.num_classes))
-    except TuningError as exc:
-        return str(exc)
-
-
-def searched_text(hyper_params: HyperParams) -> str:
-    searched = hyper_params.searched()
-    if not searched:
-        return "Searching nothing: give a field several values (\"16,32\") on the Params " \
-               "screen (1)"
-    return "Searching " + " · ".join(
-        f"{short(k)} {'/'.join(fmt_value(v) for v in vals)}" for k, vals in searched.items())
-
-
-class TuningScreen(ConvonetScreen):
+class TuningScreen(TuningView):
     """Runs the search in a worker and fills its results tables as folds finish."""
 
     SCREEN_NAME = "tuning"
@@ -214,112 +100,50 @@ class TuningScreen(ConvonetScreen):
     TuningScreen.-has-result #tune-results { display: block; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "tune", "Tune", id="tuning.tune",
-                tooltip="Search every combination of the hyper params' values with k folds"),
-        Binding("s", "stop_tuning", "Stop Tuning", id="tuning.stop",
-                tooltip="Stop at the next batch; the finished folds are kept"),
-        Binding("a", "apply_best", "Apply best", id="tuning.apply",
-                tooltip="Put the best combination's values first in the hyper params"),
-        Binding("g", "toggle_strategy", "Grid/halving", id="tuning.strategy",
-                tooltip="Next search: the full grid or successive halving"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("tuning")]
 
     def __init__(self) -> None:
         super().__init__()
         self._job: TaskHandle | None = None
-        self._stopping = False
-        self._searched: list[str] = []
-        self._strategy = "grid"
-        self._total = 0
-        self._done = 0
-        self._fit_seconds: list[float] = []  # fits run now (not replayed), for the ETA
-        self._last: str = ""
-        self._rung: str = ""
-        self._run_dir: str = ""
-        self._drawn_result: Any = None
         self._shown: tuple[Any, ...] | None = None
-        self._search_params: HyperParams | None = None  # the running search's (a resume's)
-
-    def compose_body(self) -> ComposeResult:
-        with Vertical(id="tune-body"):
-            yield Static("", id="tune-info", markup=False)
-            yield Static("", id="tune-status", markup=False)
-            yield Static("", id="tune-line", markup=False)
-            yield ProgressBar(total=None, show_eta=False, id="tune-bar")
-            partial = SortableTable(id="tune-partial")
-            partial.border_title = "Partial Grid Search Results"
-            yield partial
-            results = SortableTable(id="tune-results")
-            results.border_title = "Grid Search Results"
-            yield results
 
     def on_mount(self) -> None:
         self.bar.display = False
-        self._set_partial_columns(list(self.controller.hyper_params.searched()),
-                                  str(self.controller.hyper_params.search))
+        self._set_partial_columns(list(self.session.hyper_params.searched()),
+                                  str(self.session.hyper_params.search))
         self._sync(force=True)
-        # Data and params may change on other screens: keep keys, plan and reasons current.
-        self.set_interval(1.0, self._sync)
 
-    def on_screen_resume(self) -> None:
+    def session_changed(self, what: frozenset[Aspect]) -> None:
+        """Data, params or a task changed (maybe on another screen)."""
         self._sync()
 
     # ---- state ---------------------------------------------------------------------
-    @property
-    def partial(self) -> SortableTable:
-        return self.query_one("#tune-partial", SortableTable)
-
-    @property
-    def results(self) -> SortableTable:
-        return self.query_one("#tune-results", SortableTable)
-
-    @property
-    def bar(self) -> ProgressBar:
-        return self.query_one("#tune-bar", ProgressBar)
-
     @property
     def running(self) -> bool:
         return self._job is not None
 
     @property
     def result(self) -> TuneResult | None:
-        """The last search's result, if the controller holds one."""
-        found = self.controller.tuning
+        """The last search's result, if the session holds one."""
+        found = self.session.tuning
         return found if found is not None and hasattr(found, "best_params") else None
 
     def _other_task_running(self) -> bool:
-        tasks = getattr(self.app, "tasks", None)
-        return bool(tasks is not None and tasks.running()) and not self.running
+        return self.tasks_running() and not self.running
 
     def blocked_reason(self, action: str) -> str | None:
         """Why ``action`` cannot run now, or None when it can (shown on the status line)."""
-        c = self.controller
+        c = self.session
         if action == "tune":
             if self.running:
                 return "tuning is running: s stops it"
             if self._other_task_running():
                 return "wait: another task is running"
-            if c.train_set is None:
-                return "no training set: load it on the Data screen (2)"
-            hp = c.hyper_params
-            problems = grid_problems(hp, c.train_set.image_shape)
-            if len(problems) == hp.grid_size():  # the core would refuse it the same way
-                return all_invalid_message(problems)
-            if str(hp.search) == "halving" and len(problems) < hp.grid_size() - 1:
-                schedule = halving_schedule(hp, c.train_set)
-                if isinstance(schedule, str):
-                    return f"{schedule} (g switches to the full grid)"
-            return None
+            return search_problem(c.hyper_params, c.train_set)
         if action == "apply_best":
             if self.running:
                 return "wait for the search to end (or stop it with s)"
-            result = self.result
-            if result is None:
-                return "no tuning result yet: t runs a search"
-            if not result.best_params:
-                return "no combination finished all its folds: run a longer search"
-            return None
+            return apply_problem(self.result)
         if action == "toggle_strategy":
             return "the search is running" if self.running else None
         if action == "stop_tuning":
@@ -336,7 +160,7 @@ class TuningScreen(ConvonetScreen):
     # ---- drawing ---------------------------------------------------------------------
     def _sync(self, force: bool = False) -> None:
         """Redraw keys, plan, status and (between searches) the last result if they changed."""
-        c = self.controller
+        c = self.session
         hp = c.hyper_params
         key = (id(c.train_set), id(hp), id(c.tuning), self.running, self._stopping,
                self._other_task_running(), self._run_dir)
@@ -350,174 +174,18 @@ class TuningScreen(ConvonetScreen):
             self._draw_plan()
         self._draw_status()
 
-    def _draw_plan(self) -> None:
-        """The info lines between searches: what ``t`` would run now."""
-        c = self.controller
-        try:
-            text = f"{plan_text(c.hyper_params, c.train_set)}\n{searched_text(c.hyper_params)}"
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            text = f"The hyper params cannot be searched: {exc}"
-        self.query_one("#tune-info", Static).update(text)
-
-    def _draw_status(self) -> None:
-        """One line: why tuning cannot start, or where the results are on disk."""
-        status = self.query_one("#tune-status", Static)
-        reason = None if self.running else self.blocked_reason("tune")
-        if reason:
-            status.update(f"Cannot tune: {reason}")
-        elif self._run_dir and self.running:
-            status.update(f"Saving each fold to {shown_path(self._run_dir)}/folds.jsonl")
-        elif self._run_dir:
-            status.update(f"Saved in {shown_path(self._run_dir)}/: results.csv, folds.jsonl")
-        else:
-            status.update("t starts the search · s stops it (finished folds kept) · "
-                          "g grid/halving")
-        status.set_class(bool(reason), "-blocked")
-
-    def _set_partial_columns(self, searched: Sequence[str], strategy: str) -> None:
-        self._searched = sorted(searched)
-        self._strategy = strategy
-        cols = [Column("n", "#", str, "right")]
-        cols += [Column(f"p:{n}", short(n), fmt_value, "right") for n in self._searched]
-        if strategy == "halving":
-            cols += [Column("rung", "rung", str, "right"),
-                     Column("images", "imgs", str, "right")]
-        cols += [Column("fold", "fold", str, "right"),
-                 Column("acc", "acc %", fmt_pct, "right", descending=True),
-                 Column("loss", "loss", fmt_loss, "right"),
-                 Column("secs", "secs", fmt_secs, "right"),
-                 Column("note", "note", str)]
-        self.partial.set_columns(cols)
-
-    def _set_result_columns(self, searched: Sequence[str], strategy: str) -> None:
-        cols = [Column("rank", "rank", str, "right"), Column("n", "#", str, "right")]
-        cols += [Column(f"p:{n}", short(n), fmt_value, "right") for n in searched]
-        if strategy == "halving":
-            cols += [Column("rung", "rung", str, "right"),
-                     Column("images", "imgs", str, "right")]
-        cols += [Column("acc", "mean acc %", fmt_pct, "right", descending=True),
-                 Column("std", "± std", fmt_pct, "right"),
-                 Column("loss", "mean loss", fmt_loss, "right"),
-                 Column("folds", "folds", str, "right"),
-                 Column("fit", "fit s", fmt_secs, "right"),
-                 Column("status", "status", str)]
-        self.results.set_columns(cols, sort_key="rank")
-
-    def _fold_row(self, *, ci: int, params: Mapping[str, Any], fold: int, accuracy: float,
-                  loss: float, seconds: float, rung: int, n_resources: int,
-                  resumed: bool) -> dict[str, Any]:
-        row: dict[str, Any] = {"_key": f"fold-{rung}-{ci}-{fold}", "n": ci + 1,
-                               "fold": fold + 1, "acc": accuracy, "loss": loss,
-                               "secs": seconds, "rung": rung + 1, "images": n_resources,
-                               "note": "from an earlier run" if resumed else ""}
-        row.update({f"p:{n}": params.get(n) for n in self._searched})
-        return row
-
-    def _failed_row(self, *, ci: int, params: Mapping[str, Any], reason: str, rung: int,
-                    fold: int | None = None, status: str = "failed") -> dict[str, Any]:
-        """A combination that failed (or, ``status="invalid"``, was never run) and why."""
-        row: dict[str, Any] = {"_key": f"{status}-{rung}-{ci}", "n": ci + 1, "fold": None,
-                               "acc": None, "loss": None, "secs": None, "rung": rung + 1,
-                               "images": None, "note": f"{status}: {reason}",
-                               "_style": FAILED_STYLE}
-        if fold is not None:
-            row["fold"] = fold + 1
-        row.update({f"p:{n}": params.get(n) for n in self._searched})
-        return row
-
-    def show_result(self, result: TuneResult) -> None:
-        """Both tables, the bar and the lines from a finished or stopped search."""
-        self._drawn_result = result
-        self._set_partial_columns(result.searched, result.strategy)
-        rows = []
-        for rec in result.folds:
-            rows.append(self._fold_row(
-                ci=int(rec["combination_index"]), params=rec["params"],
-                fold=int(rec["fold"]), accuracy=float(rec["accuracy"]),
-                loss=float(rec["loss"]),
-                seconds=float(rec.get("fit_time", 0.0)) + float(rec.get("score_time", 0.0)),
-                rung=int(rec.get("rung", 0)), n_resources=int(rec.get("n_resources", 0)),
-                resumed=bool(rec.get("resumed", False))))
-        for rec in result.failures:
-            rows.append(self._failed_row(ci=int(rec["combination_index"]),
-                                         params=rec["params"], reason=str(rec["reason"]),
-                                         rung=int(rec.get("rung", 0)),
-                                         fold=rec.get("fold")))
-        for rec in result.invalid:
-            rows.append(self._failed_row(ci=int(rec["combination_index"]),
-                                         params=rec["params"], reason=str(rec["reason"]),
-                                         rung=0, status="invalid"))
-        self.partial.set_rows(rows)
-        self._set_result_columns(result.searched, result.strategy)
-        self.results.set_rows(self._result_rows(result))
-        self.set_class(True, "-has-result")
-        self._run_dir = str(result.run.path) if result.run is not None else self._run_dir
-        self._total = result.total_fits
-        self._done = result.fits_done
-        self.bar.display = True
-        self.bar.update(total=max(1, result.total_fits), progress=result.fits_done)
-        self.query_one("#tune-line", Static).update(self.ended_text(result))
-
-    def _result_rows(self, result: TuneResult) -> list[dict[str, Any]]:
-        """One row per combination (halving: per rung), best first by rank."""
-        best = result.rows[result.best_index] if result.best_index is not None else None
-        n_folds = max((int(c[len("split"):-len("_test_score")]) + 1 for c in result.columns
-                       if c.startswith("split") and c.endswith("_test_score")), default=0)
-        rows = []
-        for r in result.rows:
-            done = sum(1 for k in range(n_folds)
-                       if not _nan(r.get(f"split{k}_test_score")))
-            status = str(r.get("status", ""))
-            text = status if status == "ok" else (str(r.get("reason")) or status)
-            if status in ("failed", "invalid"):
-                text = f"{status}: {r.get('reason')}"
-            style = BEST_STYLE if r is best else FAILED_STYLE if status in (
-                "failed", "invalid") else DIM_STYLE if status != "ok" else ""
-            # a failed row's few folds are no score; an invalid one has none
-            scored = status not in ("failed", "invalid")
-            row: dict[str, Any] = {
-                "_key": f"comb-{r.get('iter', 0)}-{r['combination_index']}",
-                "rank": int(r["rank_test_score"]), "n": int(r["combination_index"]) + 1,
-                "rung": int(r.get("iter", 0)) + 1, "images": r.get("n_resources"),
-                "acc": r.get("mean_test_score") if scored else None,
-                "std": r.get("std_test_score") if scored else None,
-                "loss": r.get("mean_test_loss") if scored else None,
-                "folds": f"{done}/{n_folds}",
-                "fit": r.get("mean_fit_time"),
-                "status": "best" if r is best else text, "_style": style}
-            params = r.get("params") or {}
-            row.update({f"p:{n}": params.get(n) for n in result.searched})
-            rows.append(row)
-        return rows
-
-    @staticmethod
-    def ended_text(result: TuneResult) -> str:
-        """How the search ended, in one line: fits done, the best so far, what ``a`` does."""
-        if result.best_params is not None and result.best_score is not None:
-            best = (f"best {result.best_score * 100:.1f}% "
-                    f"({params_text(result.best_params, result.searched) or 'the only one'})"
-                    f" · a applies it")
-        else:
-            best = "no combination finished all its folds"
-        if result.stopped:
-            return f"Stopped after {result.fits_done} of {result.total_fits} fits · {best}"
-        failed = f" · {len(result.failures)} failed" if result.failures else ""
-        if result.invalid:
-            failed += f" · {len(result.invalid)} invalid"
-        return f"Done: {result.fits_done} fits{failed} · {best}"
-
     # ---- actions ---------------------------------------------------------------------
     def action_tune(self) -> None:
         """Tuning (the seed's menu item): search the grid in a worker, folds as they come."""
         if self.blocked_reason("tune") or self.results_refused("Tuning"):
             return
-        c = self.controller
+        c = self.session
         hp = c.hyper_params
         self._start_fresh(hp)
         # The task saves copies of the params in the run folder (the loaded files keep
         # their paths); no results folder given: the one ``resolve_results_dir`` decides.
         self._job = run_task(self, tune_task, c.train_set, hp,
-                             getattr(self.app, "results_dir", None), c.data_params,
+                             self.app.results_dir, c.data_params,
                              name=TASK_NAME, description="Tuning")
         self.partial.focus()
         self._sync(force=True)
@@ -557,14 +225,10 @@ class TuningScreen(ConvonetScreen):
 
     def _start_fresh(self, hyper_params: HyperParams) -> None:
         """Clear the last search's numbers, tables and result before a new one."""
-        c = self.controller
+        c = self.session
         self._search_params = hyper_params
         self._stopping = False
-        self._done = 0
-        self._total = 0
-        self._fit_seconds = []
-        self._last = ""
-        self._rung = ""
+        self._progress = SearchProgress()
         self._run_dir = ""
         c.tuning = None
         self._drawn_result = None
@@ -582,7 +246,8 @@ class TuningScreen(ConvonetScreen):
         self._stopping = True
         self._job.cancel()
         self.query_one("#tune-line", Static).update(
-            f"Stopping: {self._done} fits kept; the fit in progress ends at its next batch…")
+            f"Stopping: {self._progress.done} fits kept; the fit in progress ends at its "
+            "next batch…")
         self._sync(force=True)
 
     def action_apply_best(self) -> None:
@@ -590,10 +255,10 @@ class TuningScreen(ConvonetScreen):
         result = self.result
         if self.blocked_reason("apply_best") or result is None or not result.best_params:
             return
-        c = self.controller
+        c = self.session
         c.hyper_params = c.hyper_params.apply(result.best_params)
-        set_dirty(c, "hyper", True)
-        self._refresh_header()
+        c.mark_params("hyper", True)
+        self.app.session_changed("params")
         applied = params_text(result.best_params, result.searched) or "the one combination"
         self.notify(f"applied: {applied} — initialize a new model (3, i) and train (4, v)",
                     title="Best params applied")
@@ -603,19 +268,14 @@ class TuningScreen(ConvonetScreen):
         """The next search's strategy: the full grid or successive halving."""
         if self.blocked_reason("toggle_strategy"):
             return
-        c = self.controller
+        c = self.session
         new = "halving" if str(c.hyper_params.search) == "grid" else "grid"
         c.hyper_params = c.hyper_params.edit(search=new)
-        set_dirty(c, "hyper", True)
-        self._refresh_header()
+        c.mark_params("hyper", True)
+        self.app.session_changed("params")
         self.notify(f"next search: {'successive halving' if new == 'halving' else 'grid'}",
                     title="Tuning strategy")
         self._sync(force=True)
-
-    def _refresh_header(self) -> None:
-        refresh = getattr(self.app, "refresh_params_label", None)
-        if callable(refresh):
-            refresh()
 
     # ---- events from the search ------------------------------------------------------
     @on(CoreEvent)
@@ -624,96 +284,6 @@ class TuningScreen(ConvonetScreen):
             return
         if self.show_event(message.event):
             message.stop()  # anything else (a Notice) goes on to the app
-
-    def show_event(self, event: Any) -> bool:
-        """Draw one core event of the running search (also fed recorded, in tests).
-
-        Returns whether the event was one of the search's own.
-        """
-        from convonet.core.tuning import (
-            CombinationFailed,
-            CombinationInvalid,
-            FoldEnd,
-            RungStart,
-            TuneStart,
-        )
-
-        if isinstance(event, TuneStart):
-            self._total = event.total_fits
-            self._done = event.fits_done
-            self._run_dir = event.run_dir
-            self._set_partial_columns(event.searched, event.strategy)
-            self.bar.display = True
-            plan = (f"{event.total_fits} fits: {event.combinations} combinations × "
-                    f"{event.folds} folds on {event.samples:,} images")
-            if event.strategy == "halving":
-                plan = (f"Successive halving: up to {event.total_fits} fits · "
-                        f"{event.combinations} combinations × {event.folds} folds · "
-                        f"up to {event.samples:,} images")
-            else:
-                plan = f"Grid search, {plan}"
-            if event.invalid:
-                plan += f" · {event.invalid} invalid, not run"
-            shown = self._search_params or self.controller.hyper_params
-            self.query_one("#tune-info", Static).update(f"{plan}\n{searched_text(shown)}")
-            self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
-            self._draw_line()
-            self._sync(force=True)
-        elif isinstance(event, RungStart):
-            self._total = event.total_fits
-            self._rung = (f"rung {event.rung + 1}/{event.rungs}: {event.candidates} on "
-                          f"{event.n_resources} imgs")
-            self.bar.update(total=max(1, event.total_fits))
-            self._draw_line()
-        elif isinstance(event, FoldEnd):
-            self._done = event.fits_done
-            self._total = event.total_fits
-            if not event.resumed:
-                self._fit_seconds.append(event.seconds)
-            self._last = (f"#{event.combination_index + 1} fold {event.fold + 1}: "
-                          f"{event.accuracy * 100:.1f}%")
-            self.partial.add_data_row(self._fold_row(
-                ci=event.combination_index, params=event.params, fold=event.fold,
-                accuracy=event.accuracy, loss=event.loss, seconds=event.seconds,
-                rung=event.rung, n_resources=event.n_resources, resumed=event.resumed))
-            self.bar.update(total=max(1, event.total_fits), progress=event.fits_done)
-            self._draw_line()
-        elif isinstance(event, CombinationFailed):
-            self._total = event.total_fits or self._total
-            self._done = event.fits_done or self._done
-            self.partial.add_data_row(self._failed_row(
-                ci=event.combination_index, params=event.params, reason=event.reason,
-                rung=event.rung))
-            self.bar.update(total=max(1, self._total), progress=self._done)
-            self._draw_line()
-        elif isinstance(event, CombinationInvalid):
-            self.partial.add_data_row(self._failed_row(
-                ci=event.combination_index, params=event.params, reason=event.reason,
-                rung=0, status="invalid"))
-        else:
-            return False
-        return True
-
-    def eta(self) -> float | None:
-        """Seconds left: the mean time of the fits run so far times the fits to go."""
-        if not self._fit_seconds:
-            return None
-        per_fit = sum(self._fit_seconds) / len(self._fit_seconds)
-        return per_fit * max(0, self._total - self._done)
-
-    def _draw_line(self) -> None:
-        if self._stopping:
-            return
-        eta = self.eta()
-        parts = [f"Fits {self._done}/{self._total}"]
-        if self._rung:
-            parts.append(self._rung)
-        parts.append(f"ETA {format_duration(eta)}" if eta is not None
-                     else "ETA after the first fit")
-        if self._last:
-            parts.append(f"last {self._last}")
-        parts.append("s stops")
-        self.query_one("#tune-line", Static).update(" · ".join(parts))
 
     @on(TaskEnded)
     def _task_ended(self, message: TaskEnded) -> None:
@@ -726,20 +296,19 @@ class TuningScreen(ConvonetScreen):
         self._stopping = False
         result = message.result
         if message.ok and result is not None:
-            self.controller.tuning = result
+            self.session.tuning = result
+            self.app.session_changed("tuning")
             self.show_result(result)
             self.results.focus()
             if result.stopped:
-                self.notify(self.ended_text(result), title="Tuning stopped")
+                self.notify(ended_text(result), title="Tuning stopped")
         else:
-            text = f"Tuning was cancelled after {self._done} fits"
+            done = self._progress.done
+            text = f"Tuning was cancelled after {done} fits"
             if message.failed and message.error is not None:
-                text = f"Tuning failed after {self._done} fits: {format_error(message.error)[0]}"
-            if self._run_dir and self._done:
+                text = f"Tuning failed after {done} fits: {format_error(message.error)[0]}"
+            if self._run_dir and done:
                 text += " · the finished folds are on disk"
             self.query_one("#tune-line", Static).update(text)
         self._sync(force=True)
 
-
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

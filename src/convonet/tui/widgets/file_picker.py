@@ -14,14 +14,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input, Label, Static
+
+from convonet.keytable import bindings
 
 
 class PathSuggester(Suggester):
@@ -80,12 +83,7 @@ class FilePicker(ModalScreen[Path | None]):
     FilePicker FilteredDirectoryTree { height: 1fr; border: round $primary-darken-2; }
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="picker.cancel"),
-        Binding("ctrl+up,backspace", "parent", "Up a folder", id="picker.parent", show=False),
-        Binding("ctrl+r", "reload", "Reload", id="picker.reload", show=False),
-        Binding("down", "focus_tree", "Browse", id="picker.browse", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("picker")]
 
     def __init__(self, title: str, start: Path, *, suffixes: tuple[str, ...] = (),
                  save: bool = False, default_name: str = "", pick_folders: bool = False,

@@ -17,13 +17,14 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
 from convonet.core.params import FieldSpec, ParamsError
+from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
 
 
@@ -147,15 +148,7 @@ class ParamsForm(ModalScreen[Any]):
     ParamsForm VerticalScroll { height: 1fr; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "apply", "Apply", id="form.apply", priority=True),
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
-        # Priority: the scrolling container would otherwise take up/down for itself.
-        Binding("down", "next_field", "Next field", show=False, id="form.next",
-                priority=True),
-        Binding("up", "previous_field", "Previous field", show=False, id="form.previous",
-                priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("form")]
 
     def __init__(self, params: Any, *, title: str,
                  warnings: Mapping[str, str] | None = None) -> None:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import DataTable
+
+from convonet.keytable import bindings
 
 
 def is_missing(value: Any) -> bool:
@@ -48,11 +50,7 @@ Row = Mapping[str, Any]
 class SortableTable(DataTable[Text]):
     """Rows as data, sorted by any column; the cursor stays on its row across redraws."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "cycle_sort", "Sort", tooltip="Sort by the next column"),
-        Binding("O", "reverse_sort", "Reverse", show=False,
-                tooltip="Reverse the order of the sort column"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = [*bindings("sortable_table")]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
@@ -86,14 +84,6 @@ class SortableTable(DataTable[Text]):
         self._redraw()  # widths may grow; a few hundred rows at most, redrawn per fold
         if at_end and self.follow and self.sort_key is None and self.row_count:
             self.move_cursor(row=self.row_count - 1)
-
-    def update_data_row(self, key: str, changes: Row) -> None:
-        """Change some values of the row ``key`` (a failed mark, a finished status)."""
-        for row in self.rows_data:
-            if str(row["_key"]) == key:
-                row.update(changes)
-                break
-        self._redraw()
 
     # ---- sorting -----------------------------------------------------------------------
     def sort_by(self, key: str | None, descending: bool | None = None) -> None:
