@@ -101,4 +101,4 @@ def test_resuming_a_folder_that_is_no_run_is_the_users_mistake(
     folder.mkdir()
     assert main([command, "--resume", str(folder), "--results-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"convonet: error: {folder} is not a run folder: it has no run.json"]
+        f"convonet: error: cannot resume: {folder} is not a run folder: it has no run.json"]
