@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from textual import events
-from textual.app import App, SystemCommand
+from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
@@ -287,10 +287,8 @@ class ConvonetApp(App[None]):
         """
         if self.is_web:
             return  # a browser tab has no shell to go back to (check_action hides the key)
-        driver = self._driver
-        if driver is None or self.is_headless or not driver.can_suspend:
-            self.notify("This terminal cannot suspend the app.", title="Suspend",
-                        severity="warning", markup=False)
+        if self.is_headless:
+            self._cannot_suspend()
             return
         if not resumable_by_shell():
             self.notify("Ctrl+Z cannot suspend convonet here: it was not started from a "
@@ -299,13 +297,21 @@ class ConvonetApp(App[None]):
                         severity="warning", timeout=10, markup=False)
             return
         note = self.suspend_note()
-        with self.suspend():
-            print(note, file=sys.__stderr__, flush=True)
-            # Textual's SIGTSTP handler stops this process; the rest of the job (a
-            # launcher, the decoding processes) stops too, and the shell's fg resumes all.
-            os.killpg(os.getpgrp(), signal.SIGTSTP)
+        try:
+            with self.suspend():
+                print(note, file=sys.__stderr__, flush=True)
+                # Textual's SIGTSTP handler stops this process; the rest of the job (a
+                # launcher, the decoding processes) stops too, and the shell's fg resumes all.
+                os.killpg(os.getpgrp(), signal.SIGTSTP)
+        except SuspendNotSupported:  # raised before suspending: nothing was stopped
+            self._cannot_suspend()
+            return
         # Back from fg: the screen is redrawn by suspend(); sizes may have changed.
         self.check_terminal_size()
+
+    def _cannot_suspend(self) -> None:
+        self.notify("This terminal cannot suspend the app.", title="Suspend",
+                    severity="warning", markup=False)
 
     def suspend_note(self) -> str:
         """The line the shell shows while the app is suspended."""
