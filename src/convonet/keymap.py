@@ -174,12 +174,26 @@ def _load_table(path: Path) -> dict[str, Any]:
 
 def _known_key_names() -> set[str]:
     """Key names Textual can deliver: its ``Keys`` values and the names of printable keys."""
-    from textual.keys import Keys, _character_to_key
+    from textual.keys import Keys
 
     names = {key.value for key in Keys}
-    names |= {_character_to_key(ch) for ch in string.printable if not ch.isspace()}
-    names |= {"space", "tab", "enter", "escape", "backspace", "delete"}
+    # A comma separates keys in a binding, so its name is spelled out here.
+    names |= {_normalized_keys(ch) for ch in string.printable
+              if not ch.isspace() and ch != ","}
+    names |= {"space", "tab", "enter", "escape", "backspace", "delete", "comma"}
     return names
+
+
+def _normalized_keys(keys: str) -> str:
+    """A binding's comma-separated keys as Textual names them ("a" stays, "+" becomes
+    "plus"), through Textual's public ``Binding.make_bindings``; left as given if Textual
+    refuses them (an empty key)."""
+    from textual.binding import Binding, InvalidBinding
+
+    try:
+        return ",".join(b.key for b in Binding.make_bindings([Binding(keys, "noop")]))
+    except InvalidBinding:
+        return keys
 
 
 def check_key(key: str, known: set[str] | None = None) -> str | None:
@@ -244,11 +258,9 @@ def _clashes(path: Path, keys: Mapping[str, str]) -> list[str]:
     """Warn when a remapped key is also the key of another binding in the same place."""
     if not keys:
         return []
-    from textual.keys import _normalize_key_list
-
     owners = _binding_owners()
     defaults = {b.id: b.key for b in binding_infos()}
-    effective = {i: _normalize_key_list(keys.get(i, k)) for i, k in defaults.items()}
+    effective = {i: _normalized_keys(keys.get(i, k)) for i, k in defaults.items()}
     problems: list[str] = []
     for binding_id in keys:
         mine = set(effective.get(binding_id, "").split(","))
