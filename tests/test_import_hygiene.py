@@ -71,11 +71,6 @@ def test_the_probe_sees_an_import_of_rich_already_loaded_and_textual(tmp_path: P
     assert "probed -> textual.widget" in found and "textual" in found
 
 
-def test_the_core_imports_no_textual_and_no_rich() -> None:
-    leaked = ui_imports(core_modules())
-    assert leaked == [], f"importing the core: {leaked}"
-
-
-def test_the_task_layer_imports_no_textual_and_no_rich() -> None:
-    leaked = ui_imports(["convonet.tasks"])
-    assert leaked == [], f"importing convonet.tasks: {leaked}"
+def test_the_core_and_the_task_layer_import_no_textual_and_no_rich() -> None:
+    leaked = ui_imports([*core_modules(), "convonet.tasks"])
+    assert leaked == [], f"importing the core and convonet.tasks: {leaked}"
