@@ -274,21 +274,24 @@ def _history_csv(rows: list[tuple[float, float, float | None, float | None]],
     return "\n".join(lines) + "\n"
 
 
+#: The tuning run's results.csv, ranked best first.
+_TUNING_RESULTS = ("params,param_num_filters,param_num_units,mean_test_score,std_test_score,"
+                   "rank_test_score,mean_test_loss,mean_fit_time,status,reason,iter,"
+                   "n_resources,combination_index\n"
+                   '"{""num_filters"": 32, ""num_units"": 128}",32,128,0.9012,0.0110,1,0.3120,'
+                   "41.2,ok,,0,600,3\n"
+                   '"{""num_filters"": 32, ""num_units"": 64}",32,64,0.8870,0.0140,2,0.3480,'
+                   "38.9,ok,,0,600,2\n"
+                   '"{""num_filters"": 16, ""num_units"": 128}",16,128,0.8650,0.0210,3,0.3910,'
+                   "30.1,ok,,0,600,1\n"
+                   '"{""num_filters"": 16, ""num_units"": 64}",16,64,,,4,,,failed,'
+                   "out of memory,0,600,0\n")
+
+
 def write_fixed_runs(results_dir: Path) -> list[Path]:
     """Eight runs of every task and status, newest last here (the screen lists it first)."""
     data = {"train_dir": "data/demo/train", "test_dir": "data/demo/test",
             "image_size": [28, 28], "color_mode": "grayscale"}
-    results = ("params,param_num_filters,param_num_units,mean_test_score,std_test_score,"
-               "rank_test_score,mean_test_loss,mean_fit_time,status,reason,iter,"
-               "n_resources,combination_index\n"
-               '"{""num_filters"": 32, ""num_units"": 128}",32,128,0.9012,0.0110,1,0.3120,'
-               "41.2,ok,,0,600,3\n"
-               '"{""num_filters"": 32, ""num_units"": 64}",32,64,0.8870,0.0140,2,0.3480,'
-               "38.9,ok,,0,600,2\n"
-               '"{""num_filters"": 16, ""num_units"": 128}",16,128,0.8650,0.0210,3,0.3910,'
-               "30.1,ok,,0,600,1\n"
-               '"{""num_filters"": 16, ""num_units"": 64}",16,64,,,4,,,failed,'
-               "out of memory,0,600,0\n")
     prediction, _ = make_fixed_prediction()  # its numbers and files as the core makes them
     t = "2025-03-14T{}+01:00"
     runs = [
@@ -323,7 +326,7 @@ def write_fixed_runs(results_dir: Path) -> list[Path]:
                     "ended": t.format("10:18:20"),
                     "metrics": {"best_score": 0.9012, "fits_done": 12, "total_fits": 12,
                                 "best_params": {"num_filters": 32, "num_units": 128}}},
-                   files={"results.csv": results},
+                   files={"results.csv": _TUNING_RESULTS},
                    hyper={"num_filters": "16,32", "num_units": "64,128"}, data=data),
         _write_run(results_dir, "20250314-110500-prediction",
                    {"task": "prediction", "status": "finished",
