@@ -1,8 +1,10 @@
-"""Shared fixtures of the TUI tests: an app with fixed labels and no demo set needed."""
+"""Shared fixtures of the TUI tests: an app with fixed labels and no demo set needed, the
+one way tests wait (``wait_for``), and no blinking text cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,34 @@ from convonet.tui.session import Session
 
 #: A fixed header label, so tests never import Keras to find the device.
 BACKEND_LABEL = "tensorflow · CPU"
+
+
+async def wait_for(pilot: Any, condition: Callable[[], Any], what: str,
+                   timeout: float = 60.0) -> None:
+    """Let the app run until ``condition()`` is true; fail naming ``what`` after ``timeout``
+    seconds. The one way Pilot tests wait: for what they assert, never for a fixed time
+    (a loaded machine then only makes a test slower, not wrong)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+@pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Text cursors that never blink, so a screenshot never depends on when it is taken."""
+    from textual.widgets import Input, TextArea
+
+    for widget in (Input, TextArea):
+        original = widget.__init__
+
+        def init(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> None:
+            _original(self, *args, **kwargs)
+            self.cursor_blink = False
+
+        monkeypatch.setattr(widget, "__init__", init)
+    yield
 
 
 @pytest.fixture
@@ -100,13 +130,12 @@ LUNG_CONFUSION = [[24, 3, 1, 2], [4, 14, 0, 2], [0, 0, 25, 0], [3, 2, 0, 20]]
 
 
 def make_fixed_prediction() -> tuple[Any, Any]:
-    """A ``Prediction`` built from a fixed confusion matrix, and a matching test set of
-    16x16 grayscale patterns (so the strip of wrong images has something to draw)."""
+    """A ``Prediction`` built by the core from a fixed confusion matrix, and a matching test
+    set of 16x16 grayscale patterns (so the strip of wrong images has something to draw)."""
     import numpy as np
-    from sklearn.metrics import precision_recall_fscore_support
 
     from convonet.core.data import Dataset
-    from convonet.core.testing import ClassReport, Prediction
+    from convonet.core.testing import prediction_from
 
     cm = np.array(LUNG_CONFUSION, dtype=np.int64)
     y_true = np.repeat(np.arange(4), cm.sum(axis=1)).astype(np.int64)
@@ -117,19 +146,8 @@ def make_fixed_prediction() -> tuple[Any, Any]:
         top = 0.40 + 0.55 * ((k * 37) % 100) / 100  # a fixed spread of confidences
         probs[k, :] = (1.0 - top) / 3
         probs[k, y_pred[k]] = top
-    labels = list(range(4))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                 zero_division=0)
-    per_class = [ClassReport(i, LUNG_CLASSES[i], float(p[i]), float(r[i]), float(f[i]),
-                             int(s[i])) for i in labels]
-    averages = []
-    for avg in ("macro", "weighted"):
-        ap, ar, af, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                        average=avg, zero_division=0)
-        averages.append(ClassReport(-1, f"{avg} avg", float(ap), float(ar), float(af), n))
-    prediction = Prediction(y_true=y_true, y_pred=y_pred, probabilities=probs,
-                            class_names=list(LUNG_CLASSES), confusion=cm, per_class=per_class,
-                            macro=averages[0], weighted=averages[1])
+    prediction = prediction_from(y_true, probs, LUNG_CLASSES)
+    assert (prediction.confusion == cm).all()
     rows, cols = np.mgrid[0:16, 0:16]
     x = np.stack([((rows + cols * (c + 1) + k) % 8 < 3 + c).astype(np.float32) * 0.9
                   for k, c in enumerate(y_true)])[..., None]
@@ -145,10 +163,11 @@ def fixed_prediction() -> tuple[Any, Any]:
 
 
 # ---- the tuning screen: a recorded search, nothing fitted --------------------------------
-#: Held-out accuracy per (combination, fold) of a 2x2 grid with 3 folds; combination 3
-#: fails on its second fold.
-TUNE_ACCURACY = {0: [0.861, 0.874, 0.852], 1: [0.902, 0.915, 0.897],
-                 2: [0.884, 0.893, 0.871], 3: [0.931]}
+#: Held-out accuracy per (combination, fold) of a 2x2 grid with 3 folds; combination 2 (the
+#: second the search runs) fails on its second fold.
+TUNE_ACCURACY = {0: [0.861, 0.874, 0.852], 1: [0.902, 0.915, 0.897], 2: [0.931],
+                 3: [0.884, 0.893, 0.871]}
+TUNE_FAILED_COMBINATION = 2
 TUNE_FAILURE = "the training loss became NaN: the combination diverged"
 
 
@@ -161,7 +180,8 @@ def tune_hyper_params() -> HyperParams:
 
 def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """A ``Tuner`` on a token dataset and the fold/failed records a search would write,
-    in the order they finished (nothing is fitted: the records are made up)."""
+    in the order the search runs the combinations (nothing is fitted: the accuracies are
+    made up)."""
     import numpy as np
 
     from convonet.core.tuning import Tuner
@@ -171,7 +191,8 @@ def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[
     y = np.repeat(np.arange(3), 4).astype(np.int64)
     tuner = Tuner(x, y, hyper)
     records: list[dict[str, Any]] = []
-    for ci, accs in TUNE_ACCURACY.items():
+    for ci in tuner.reuse.order(tuner.candidates, tuner.valid, tuner.base_config):
+        accs = TUNE_ACCURACY[ci]
         for k, acc in enumerate(accs):
             records.append({"kind": "fold", "rung": 0, "n_resources": 500,
                             "combination_index": ci, "params": tuner.candidates[ci],
@@ -179,33 +200,38 @@ def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[
                             "fit_time": 6.2 + ci * 1.1 + k * 0.1, "score_time": 0.3,
                             "train_size": 333, "test_size": 167,
                             "time": "2025-01-01T12:00:00"})
-    records.append({"kind": "failed", "rung": 0, "combination_index": 3,
-                    "params": tuner.candidates[3], "fold": 1, "reason": TUNE_FAILURE,
-                    "time": "2025-01-01T12:01:00"})
+        if ci == TUNE_FAILED_COMBINATION:
+            records.append({"kind": "failed", "rung": 0, "combination_index": ci,
+                            "params": tuner.candidates[ci], "fold": len(accs),
+                            "reason": TUNE_FAILURE, "time": "2025-01-01T12:01:00"})
     return tuner, records
 
 
-def make_fixed_tune_result(stopped: bool = False) -> Any:
-    """A finished (or stopped) ``TuneResult`` of the recorded 2x2 grid, with its table
-    built by the core's own code."""
+def tune_fits(tuner: Any, records: list[dict[str, Any]]) -> int:
+    """The fits a search plans once ``records`` are done: every fold of every combination,
+    less the folds a failure drops (from the one that failed on), as the core counts."""
+    dropped = sum(tuner.n_folds - r["fold"] for r in records if r["kind"] == "failed")
+    return int(tuner.n_folds * len(tuner.candidates) - dropped)
+
+
+def make_fixed_tune_result() -> Any:
+    """A finished ``TuneResult`` of the recorded 2x2 grid, with its table built and ranked by
+    the core's own code."""
     from convonet.core.runs import RunFolder
 
     tuner, records = make_tune_records()
-    if stopped:  # the last combination never ran
-        records = [r for r in records if r["combination_index"] < 2]
     tuner.load_records(records)
     tuner.order = [r for r in records if r["kind"] == "fold"]
     tuner.rung_members = [list(range(len(tuner.candidates)))]
     tuner.fits_done = len(tuner.order)
-    tuner.total_fits = 12 - (0 if stopped else 2)  # a failure drops its folds to come
-    tuner.stopped = stopped
+    tuner.total_fits = tune_fits(tuner, records)
     tuner.run = RunFolder("app_results/runs/20250101-120000-tuning")
     return tuner.result()
 
 
 @pytest.fixture
 def fixed_tune_result() -> Callable[..., Any]:
-    """``fixed_tune_result(stopped=False)``: see ``make_fixed_tune_result``."""
+    """``fixed_tune_result()``: see ``make_fixed_tune_result``."""
     return make_fixed_tune_result
 
 
@@ -248,34 +274,27 @@ def _history_csv(rows: list[tuple[float, float, float | None, float | None]],
     return "\n".join(lines) + "\n"
 
 
+#: The tuning run's results.csv, ranked best first.
+_TUNING_RESULTS = ("params,param_num_filters,param_num_units,mean_test_score,std_test_score,"
+                   "rank_test_score,mean_test_loss,mean_fit_time,status,reason,iter,"
+                   "n_resources,combination_index\n"
+                   '"{""num_filters"": 32, ""num_units"": 128}",32,128,0.9012,0.0110,1,0.3120,'
+                   "41.2,ok,,0,600,3\n"
+                   '"{""num_filters"": 32, ""num_units"": 64}",32,64,0.8870,0.0140,2,0.3480,'
+                   "38.9,ok,,0,600,2\n"
+                   '"{""num_filters"": 16, ""num_units"": 128}",16,128,0.8650,0.0210,3,0.3910,'
+                   "30.1,ok,,0,600,1\n"
+                   '"{""num_filters"": 16, ""num_units"": 64}",16,64,,,4,,,failed,'
+                   "out of memory,0,600,0\n")
+
+
 def write_fixed_runs(results_dir: Path) -> list[Path]:
     """Eight runs of every task and status, newest last here (the screen lists it first)."""
     data = {"train_dir": "data/demo/train", "test_dir": "data/demo/test",
             "image_size": [28, 28], "color_mode": "grayscale"}
-    confusion = "true \\ predicted," + ",".join(
-        f"{i} {n}" for i, n in enumerate(LUNG_CLASSES)) + "\n" + "".join(
-        f"{i} {n}," + ",".join(str(v) for v in row) + "\n"
-        for i, (n, row) in enumerate(zip(LUNG_CLASSES, LUNG_CONFUSION, strict=True)))
-    report = ("index,class,precision,recall,f1,support\n"
-              "0,adenocarcinoma,0.774194,0.800000,0.786885,30\n"
-              "1,large.cell.carcinoma,0.736842,0.700000,0.717949,20\n"
-              "2,normal,0.961538,1.000000,0.980392,25\n"
-              "3,squamous.cell.carcinoma,0.833333,0.800000,0.816327,25\n"
-              ",macro avg,0.826477,0.825000,0.825388,100\n"
-              ",weighted avg,0.829066,0.830000,0.829263,100\n")
-    results = ("params,param_num_filters,param_num_units,mean_test_score,std_test_score,"
-               "rank_test_score,mean_test_loss,mean_fit_time,status,reason,iter,"
-               "n_resources,combination_index\n"
-               '"{""num_filters"": 32, ""num_units"": 128}",32,128,0.9012,0.0110,1,0.3120,'
-               "41.2,ok,,0,600,3\n"
-               '"{""num_filters"": 32, ""num_units"": 64}",32,64,0.8870,0.0140,2,0.3480,'
-               "38.9,ok,,0,600,2\n"
-               '"{""num_filters"": 16, ""num_units"": 128}",16,128,0.8650,0.0210,3,0.3910,'
-               "30.1,ok,,0,600,1\n"
-               '"{""num_filters"": 16, ""num_units"": 64}",16,64,,,4,,,failed,'
-               "out of memory,0,600,0\n")
+    prediction, _ = make_fixed_prediction()  # its numbers and files as the core makes them
     t = "2025-03-14T{}+01:00"
-    return [
+    runs = [
         _write_run(results_dir, "20250314-084500-training",
                    {"task": "training", "status": "failed", "started": t.format("08:45:00"),
                     "ended": t.format("08:45:07"), "validation": True, "epochs": 5,
@@ -307,14 +326,15 @@ def write_fixed_runs(results_dir: Path) -> list[Path]:
                     "ended": t.format("10:18:20"),
                     "metrics": {"best_score": 0.9012, "fits_done": 12, "total_fits": 12,
                                 "best_params": {"num_filters": 32, "num_units": 128}}},
-                   files={"results.csv": results},
+                   files={"results.csv": _TUNING_RESULTS},
                    hyper={"num_filters": "16,32", "num_units": "64,128"}, data=data),
         _write_run(results_dir, "20250314-110500-prediction",
                    {"task": "prediction", "status": "finished",
                     "started": t.format("11:05:00"), "ended": t.format("11:05:04"),
                     "model": "app_results/lung.keras",
-                    "metrics": {"accuracy": 0.83, "count": 100, "macro_f1": 0.825}},
-                   files={"confusion.csv": confusion, "report.csv": report}, data=data),
+                    "metrics": {"accuracy": prediction.accuracy, "count": prediction.count,
+                                "macro_f1": prediction.macro.f1}},
+                   data=data),
         _write_run(results_dir, "20250314-111000-evaluation",
                    {"task": "evaluation", "status": "finished",
                     "started": t.format("11:10:00"), "ended": t.format("11:10:03"),
@@ -340,6 +360,8 @@ def write_fixed_runs(results_dir: Path) -> list[Path]:
                           "new/c.png,3,squamous.cell.carcinoma,0.512000,normal,0.300000\n"},
                    data=data),
     ]
+    prediction.to_csv(runs[4] / "confusion.csv", runs[4] / "report.csv")
+    return runs
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for as wait_until
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
@@ -36,24 +37,19 @@ SEED_MENUS = {
 SCREEN_KEYS = {str(i): name for i, name in enumerate(SCREENS, start=1)}
 
 
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 100) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def palette_labels(pilot: Pilot[Any], query: str = "") -> list[str]:
     """Open the palette, type ``query``, and return the listed items' texts."""
     app = pilot.app
     await pilot.press("ctrl+p")
     await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+    palette = app.screen
     if query:
-        app.screen.query_one(Input).value = query
-    commands = app.screen.query_one(CommandList)
-    await wait_until(pilot, lambda: commands.option_count > 0, "palette items")
-    await pilot.pause(0.4)  # the palette adds results in batches
+        palette.query_one(Input).value = query
+        await pilot.pause()  # the palette starts its search
+    commands = palette.query_one(CommandList)
+    # the palette adds results in batches, from a worker: wait until it is done
+    await wait_until(pilot, lambda: commands.option_count > 0 and not any(
+        w.node is palette and not w.is_finished for w in app.workers), "palette items")
     return [str(commands.get_option_at_index(i).hit.text)
             for i in range(commands.option_count)]
 

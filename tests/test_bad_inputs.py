@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from PIL import Image
 
 import convonet.core.data.prep as data_prep
@@ -31,15 +32,6 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("CONVONET_CACHE_DIR", str(folder))
     return folder
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], what: str,
-                   tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def png(path: Path, size: tuple[int, int] = (8, 8), mode: str = "L", seed: int = 0) -> Path:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from PIL import Image
 from textual.widgets import Static
 
@@ -218,10 +219,8 @@ async def test_the_testing_screen_names_the_models_classes(make_app: Any,
     app = make_app(session=controller)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("6", "p")
-        for _ in range(1500):
-            if controller.prediction is not None and not getattr(app.screen, "_busy", ""):
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: controller.prediction is not None
+                       and not getattr(app.screen, "_busy", ""), "the prediction")
         assert controller.prediction is not None
         assert controller.prediction.class_names == model_names
         note = str(app.screen.query_one("#matching-note", Static).render())

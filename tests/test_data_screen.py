@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from PIL import Image
 from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, Static
@@ -46,14 +47,6 @@ def class_rows(app: Any, which: str) -> list[tuple[str, ...]]:
 
 def folder_counts(root: Path) -> list[int]:
     return [len(list(d.iterdir())) for d in sorted(root.iterdir()) if d.is_dir()]
-
-
-async def wait_for(pilot: Pilot[Any], condition: Any, what: str, tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def load(pilot: Pilot[Any], key: str) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import errno
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from PIL import Image
 from rich.console import Console
 
@@ -59,15 +60,6 @@ def flat(text: str) -> str:
     for ch in "█▀▄│╭╮╰╯─▊▎▔▁":
         text = text.replace(ch, " ")
     return " ".join(text.split())
-
-
-async def wait_for(pilot: Any, condition: Callable[[], Any], what: str,
-                   tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def load_and_fail(pilot: Any) -> ErrorDialog:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for
 from PIL import Image
 
 import convonet.core.data.prep as data_prep
@@ -240,10 +241,7 @@ async def test_the_app_shows_the_same_message_and_keeps_the_loaded_set(
         monkeypatch.setattr(data_prep, "available_memory", lambda: GiB)
         no_decoding(monkeypatch)
         await pilot.press("t")
-        for _ in range(500):
-            if isinstance(app.screen, ErrorDialog):
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), "the error dialog")
         dialog = app.screen
         assert isinstance(dialog, ErrorDialog)
         expected = (f"loading 6 images of '{root}' at 4096x4096x3 needs about 1.1 GB of "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from task_helpers import train
 from textual.widgets import Input
 
@@ -200,10 +201,7 @@ def test_train_resume_saves_where_train_would_have_and_evaluate_finds_it(
 async def picker_path(pilot: Any) -> Path:
     """Press s on the model screen and read the file the Save dialog proposes."""
     await pilot.press("3", "s")
-    for _ in range(200):
-        if isinstance(pilot.app.screen, FilePicker):
-            break
-        await pilot.pause(0.02)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, FilePicker), "the Save dialog")
     assert isinstance(pilot.app.screen, FilePicker)
     return Path(pilot.app.screen.query_one("#picker-path", Input).value)
 
@@ -258,10 +256,9 @@ async def test_a_run_resumed_in_the_app_proposes_the_runs_model_file(
                    results_dir=results)
     async with app.run_test(size=(100, 30)) as pilot:
         await app.resume_run(run.path)
-        for _ in range(3000):
-            if app.session.history is not None and not app.tasks.running():
-                break
-            await pilot.pause(0.02)
+        await wait_for(pilot,
+                       lambda: app.session.history is not None and not app.tasks.running(),
+                       "the resumed training to finish", timeout=120)
         assert app.session.history is not None and run.status == "finished"
         proposed = await picker_path(pilot)
         assert proposed.resolve() == default_model_path(results, data).resolve()

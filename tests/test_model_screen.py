@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conftest import wait_for as wait_until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -14,14 +15,6 @@ from convonet.tui.dialogs import ConfirmDialog, ErrorDialog
 from convonet.tui.screens.model import ModelScreen
 from convonet.tui.session import Session
 from convonet.tui.widgets.file_picker import FilePicker
-
-
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def text_of(screen: Any, selector: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -136,14 +137,6 @@ def test_the_app_command_line_reads_a_file_with_a_mark(tmp_path: Path, dataset: 
 
 
 # ---- the params screen: load through the picker, edit, save --------------------------------
-async def wait_for(pilot: Pilot[Any], condition: Any, what: str, tries: int = 200) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def pick(pilot: Pilot[Any], key: str, path: Path) -> None:
     """Open the picker with ``key`` and type the file's full path."""
     app = pilot.app

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -28,14 +29,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "app_input", tmp_path / "app_input")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-async def wait_for(pilot: Pilot[Any], condition: Any, what: str, tries: int = 150) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def pick(pilot: Pilot[Any], key: str, name: str) -> None:

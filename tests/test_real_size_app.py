@@ -18,11 +18,12 @@ import csv
 import importlib.util
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
+from conftest import wait_for
 from textual.widgets import DataTable, Static
 
 from convonet.core.params import DataParams, HyperParams
@@ -59,14 +60,8 @@ def fashion_mnist_tree() -> Path:
     return Path(_writer().write_pngs(base / "fashion-mnist-png"))
 
 
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str,
-                     timeout_s: float = 600) -> None:
-    """Wait for what the test asserts (a loaded machine only makes it slower)."""
-    for _ in range(int(timeout_s / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+#: Real-size steps take minutes.
+wait_until = partial(wait_for, timeout=600)
 
 
 def text_of(screen: Any, selector: str) -> str:

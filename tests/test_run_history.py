@@ -50,7 +50,7 @@ def test_runs_are_listed_newest_first_with_their_headline_numbers(fixed_runs: Pa
         "train", "finished", "2025-03-14 09:15", "2m42s", "acc 0.912 val 0.884")
     assert by_name["20250314-093000-training"].result_text == "acc 0.830 val 0.810 3/5 ep"
     assert by_name["20250314-101000-tuning"].result_text == "best 0.901 fits 12/12"
-    assert by_name["20250314-110500-prediction"].result_text == "acc 0.830 F1 0.82"
+    assert by_name["20250314-110500-prediction"].result_text == "acc 0.830 F1 0.83"
     assert by_name["20250314-111000-evaluation"].result_text == "acc 0.830 loss 0.451"
     assert by_name["20250314-120000-classification"].result_text == "3 images"
     failed = by_name["20250314-084500-training"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for as wait_until
 from task_helpers import train
 
 from convonet.cli import main, multiplexer_notice
@@ -113,17 +114,12 @@ async def test_sighup_in_the_app_stops_training_and_records_it_interrupted(
         await pilot.press("3", "i")
         await app.workers.wait_for_complete()
         await pilot.press("4", "v")
-        for _ in range(3000):
-            if epochs_done(results) >= 2:
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: epochs_done(results) >= 2,
+                         "two epochs in the run folder", timeout=120)
         assert epochs_done(results) >= 2
         started = time.monotonic()
         app.handle_signal(signal.SIGHUP)
-        for _ in range(1000):
-            if app.return_code is not None:
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app.return_code is not None, "the app to exit")
         assert app.return_code == 128 + signal.SIGHUP
         assert time.monotonic() - started < 10
     (run,) = RunFolder.find(results, "training")
@@ -166,19 +162,16 @@ async def test_the_next_start_offers_the_interrupted_run_and_resumes_it(
 
     app = make_app(session=Session(), results_dir=results)
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(200):
-            if isinstance(app.screen, ConfirmDialog):
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog),
+                         "the offer to resume")
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog)
         assert run.path.name in dialog.question and "1 of 3 epochs" in dialog.question
         assert run.info["status"] == "interrupted" and run.info["resume_offered"]
         await pilot.press("y")
-        for _ in range(3000):
-            if app.session.history is not None and not app.tasks.running():
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot,
+                         lambda: app.session.history is not None and not app.tasks.running(),
+                         "the resumed training to finish", timeout=120)
         assert isinstance(app.screen, TrainingScreen)
         history = app.session.history
         assert history is not None and [r.epoch for r in history.rows] == [1, 2, 3]
@@ -219,10 +212,8 @@ async def test_a_resumed_tuning_runs_live_on_the_tuning_screen(
         await app.resume_run(run.path)
         screen = app.screen
         assert isinstance(screen, TuningScreen) and screen.running
-        for _ in range(3000):
-            if not app.tasks.running():
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: not app.tasks.running(),
+                         "the resumed tuning to finish", timeout=120)
         await pilot.pause()
         result = app.session.tuning
         assert result is not None and result.status == "finished"
@@ -247,17 +238,12 @@ async def test_the_resume_hook_refuses_a_changed_dataset(
     errors: list[Any] = []
     async with app.run_test(size=(100, 30)) as pilot:
         app.show_error = lambda title, error: errors.append((title, error))  # type: ignore
-        for _ in range(200):
-            if isinstance(app.screen, ConfirmDialog):
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog),
+                         "the offer to resume")
         await pilot.press("n")  # not now: the runs screen resumes it through the same hook
         assert not app.tasks.running()
         await app.resume_run(run.path)
-        for _ in range(1500):
-            if errors:
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: errors, "the refusal")
         notes = [n.message for n in app._notifications]
     assert errors, f"the refusal is shown; notifications: {notes}"
     text = str(errors[0][1])

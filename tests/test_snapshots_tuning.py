@@ -29,7 +29,10 @@ def _controller(tiny_set: Any) -> Session:
 
 
 async def _feed_a_running_search(pilot: Pilot[Any], tune_records: Any) -> None:
-    """Open the screen and give it the events of a search five fits in, one failed."""
+    """Open the screen and give it the events of a search five fits in, one failed: the
+    recorded search's first events, counted as the core counts them."""
+    from conftest import tune_fits
+
     from convonet.core.tuning import CombinationFailed, FoldEnd, TuneStart
     from convonet.tui.screens.tuning import TASK_NAME, TuningScreen
     from convonet.tui.tasks import TaskHandle
@@ -40,19 +43,26 @@ async def _feed_a_running_search(pilot: Pilot[Any], tune_records: Any) -> None:
     screen._job = TaskHandle(name=TASK_NAME, target=screen)  # a search "in progress"
     tuner, records = tune_records()
     searched = tuple(sorted(tuner.searched))
-    screen.show_event(TuneStart(total_fits=12, combinations=4, folds=3, strategy="grid",
-                                samples=500, searched=searched, run_dir=RUN_DIR))
-    done = 0
-    for rec in records[:5]:
-        done += 1
+    screen.show_event(TuneStart(total_fits=tune_fits(tuner, []),
+                                combinations=len(tuner.candidates), folds=tuner.n_folds,
+                                strategy="grid", samples=500, searched=searched,
+                                run_dir=RUN_DIR))
+    fits = [r for r in records if r["kind"] == "fold"][:5]
+    shown = records[:records.index(fits[-1]) + 1]
+    for i, rec in enumerate(shown):
+        done = sum(r["kind"] == "fold" for r in shown[:i + 1])
+        total = tune_fits(tuner, shown[:i + 1])
+        if rec["kind"] == "failed":
+            screen.show_event(CombinationFailed(rec["combination_index"], rec["params"],
+                                                rec["reason"], fits_done=done,
+                                                total_fits=total))
+            continue
         screen.show_event(FoldEnd(combination_index=rec["combination_index"],
                                   params=rec["params"], fold=rec["fold"],
                                   accuracy=rec["accuracy"], loss=rec["loss"],
                                   seconds=rec["fit_time"] + rec["score_time"],
-                                  fits_done=done, total_fits=12, n_resources=500))
-    failed = records[-1]
-    screen.show_event(CombinationFailed(3, failed["params"], failed["reason"],
-                                        fits_done=done, total_fits=10))
+                                  fits_done=done, total_fits=total, n_resources=500))
+    assert any(r["kind"] == "failed" for r in shown)
     screen.refresh_bindings()
     await pilot.pause()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 import pytest
+from conftest import wait_for as wait_until
 from task_helpers import evaluate, predict, resume, train
 
 from convonet.cli import main
@@ -483,15 +484,6 @@ def test_save_best_on_a_full_disk_names_the_file_not_the_results_folder(
 
 
 # ---- the app ------------------------------------------------------------------------------
-async def wait_until(pilot: Any, condition: Callable[[], bool], what: str,
-                     tries: int = 1500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_the_app_refuses_training_into_a_read_only_folder_and_keeps_its_state(
         make_app: Any, tiny_set: Any, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

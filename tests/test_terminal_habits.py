@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
+from conftest import wait_for as wait_until
 
 from convonet import keymap
 from convonet.cli import main
@@ -59,14 +59,6 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv(keymap.CONFIG_ENV, str(folder))
     return folder
-
-
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], bool], what: str) -> None:
-    for _ in range(250):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # ---- below 80x24 -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import wait_for as wait_until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -57,15 +58,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
                                          train.class_names)
     NetTraining(model, hyper_params).train(train)
     return Demo(data_json, hyper_json, data_params, hyper_params, train, test, model, cache)
-
-
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], Any], what: str,
-                     tries: int = 300) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_testing(pilot: Pilot[Any]) -> TestingScreen:

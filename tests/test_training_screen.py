@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from conftest import wait_for as wait_until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -19,14 +20,6 @@ from convonet.tui.screens.training import TrainingScreen
 from convonet.tui.session import Session
 from convonet.tui.tasks import CoreEvent
 from convonet.tui.widgets.charts import MetricChart
-
-
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 1500) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def settle(pilot: Pilot[Any], wait_for_tasks: Any) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from conftest import wait_for as wait_until
 from PIL import Image
-from textual.pilot import Pilot
 
 from convonet.cli import main
 from convonet.core.architecture import architecture_problem
@@ -272,14 +272,6 @@ def test_headless_refuses_a_grid_of_only_invalid_ones(
 
 
 # ---- the app's tuning screen -----------------------------------------------------------------
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 3000) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def eight_by_eight() -> Dataset:
     x, y = tiny_data()
     return Dataset(x=x, y=y, class_names=["c0", "c1", "c2"], root=None)

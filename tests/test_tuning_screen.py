@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import wait_for as wait_until
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -25,14 +26,6 @@ def grid_params() -> HyperParams:
     """A 2x2 grid of a tiny network: 4 combinations x 2 folds = 8 fits of one epoch."""
     return HyperParams().edit(init_rate="0.05,0.1", num_filters="2,4", num_units=8,
                               epochs=1, batch_size=16, cv_folds=2, tuning_share=1.0)
-
-
-async def wait_until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 3000) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def open_tuning(pilot: Pilot[Any]) -> TuningScreen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from conftest import wait_for
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
@@ -39,9 +40,11 @@ async def test_picker_opens_a_typed_json_path(tmp_path: Path) -> None:
     async with app.run_test() as pilot:
         await pilot.pause()
         await pilot.press(*"mni")
-        await pilot.pause(0.1)
-        await pilot.press("right")  # accept the type-ahead completion
         box = app.screen.query_one("#picker-path", Input)
+        # the completion shows from the cursor on: "mni" + "st_hyper.json"
+        await wait_for(pilot, lambda: "mnis" in box.render_line(0).text,
+                       "the type-ahead completion")
+        await pilot.press("right")  # accept the type-ahead completion
         assert box.value.endswith("mnist_hyper.json")
         await pilot.press("enter")
         await pilot.pause()

@@ -158,6 +158,34 @@ def list_images(paths_or_folder: str | os.PathLike[str] | Iterable[str | os.Path
     return out
 
 
+def prediction_from(y_true: Sequence[int] | np.ndarray, probabilities: np.ndarray,
+                    class_names: Sequence[str]) -> Prediction:
+    """The prediction a model's class probabilities make on labelled images: the predicted
+    class is the most probable one; the confusion matrix, per-class precision, recall, F1
+    and their macro and weighted averages follow."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    probs = np.asarray(probabilities, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.argmax(probs, axis=1).astype(np.int64)
+    names = list(class_names)
+    labels = list(range(len(names)))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                 zero_division=0)
+    per_class = [ClassReport(i, names[i], float(p[i]), float(r[i]), float(f[i]), int(s[i]))
+                 for i in labels]
+    averages = []
+    for avg in ("macro", "weighted"):
+        ap, ar, af, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=avg, zero_division=0)
+        averages.append(ClassReport(-1, f"{avg} avg", float(ap), float(ar), float(af),
+                                    int(len(y_true))))
+    return Prediction(y_true=y_true, y_pred=y_pred, probabilities=probs, class_names=names,
+                      confusion=cm, per_class=per_class, macro=averages[0],
+                      weighted=averages[1])
+
+
 class NetTesting:
     """Evaluate, predict and classify with a trained model (the seed's NetTesting)."""
 
@@ -177,31 +205,12 @@ class NetTesting:
 
     def predict(self, dataset: DatasetLike) -> Prediction:
         """Predicted labels, the confusion matrix and per-class precision/recall/F1."""
-        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
         check_fits(self.model, dataset.image_shape, dataset.num_classes)
         if len(dataset.y) == 0:
             raise ValueError("the test set is empty")
         probs = np.asarray(self.model.predict(dataset.x, batch_size=self.batch_size,
                                               verbose=0), dtype=np.float64)
-        y_true = np.asarray(dataset.y, dtype=np.int64)
-        y_pred = np.argmax(probs, axis=1).astype(np.int64)
-        labels = list(range(int(dataset.num_classes)))
-        names = list(dataset.class_names)
-        cm = confusion_matrix(y_true, y_pred, labels=labels)
-        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels,
-                                                     zero_division=0)
-        per_class = [ClassReport(i, names[i], float(p[i]), float(r[i]), float(f[i]), int(s[i]))
-                     for i in labels]
-        averages = []
-        for avg in ("macro", "weighted"):
-            ap, ar, af, _ = precision_recall_fscore_support(
-                y_true, y_pred, labels=labels, average=avg, zero_division=0)
-            averages.append(ClassReport(-1, f"{avg} avg", float(ap), float(ar), float(af),
-                                        int(len(y_true))))
-        return Prediction(y_true=y_true, y_pred=y_pred, probabilities=probs,
-                          class_names=names, confusion=cm, per_class=per_class,
-                          macro=averages[0], weighted=averages[1])
+        return prediction_from(dataset.y, probs, dataset.class_names)
 
     def classify(self, paths_or_folder: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
                  data_params: DataParams, class_names: Sequence[str] | None = None,

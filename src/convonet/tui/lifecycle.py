@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from textual import events
-from textual.app import App
+from textual.app import App, SuspendNotSupported
 
 from convonet.tui.tasks import TaskRegistry
 from convonet.tui.terminal import TooSmallScreen, resumable_by_shell, too_small
@@ -165,10 +165,8 @@ class LifecycleApp(App[None]):
         """
         if self.is_web:
             return  # a browser tab has no shell to go back to (check_action hides the key)
-        driver = self._driver
-        if driver is None or self.is_headless or not driver.can_suspend:
-            self.notify("This terminal cannot suspend the app.", title="Suspend",
-                        severity="warning", markup=False)
+        if self.is_headless:
+            self._cannot_suspend()
             return
         if not resumable_by_shell():
             self.notify("Ctrl+Z cannot suspend convonet here: it was not started from a "
@@ -177,13 +175,21 @@ class LifecycleApp(App[None]):
                         severity="warning", timeout=10, markup=False)
             return
         note = self.suspend_note()
-        with self.suspend():
-            print(note, file=sys.__stderr__, flush=True)
-            # Textual's SIGTSTP handler stops this process; the rest of the job (a
-            # launcher, the decoding processes) stops too, and the shell's fg resumes all.
-            os.killpg(os.getpgrp(), signal.SIGTSTP)
+        try:
+            with self.suspend():
+                print(note, file=sys.__stderr__, flush=True)
+                # Textual's SIGTSTP handler stops this process; the rest of the job (a
+                # launcher, the decoding processes) stops too, and the shell's fg resumes all.
+                os.killpg(os.getpgrp(), signal.SIGTSTP)
+        except SuspendNotSupported:  # raised before suspending: nothing was stopped
+            self._cannot_suspend()
+            return
         # Back from fg: the screen is redrawn by suspend(); sizes may have changed.
         self.check_terminal_size()
+
+    def _cannot_suspend(self) -> None:
+        self.notify("This terminal cannot suspend the app.", title="Suspend",
+                    severity="warning", markup=False)
 
     def suspend_note(self) -> str:
         """The line the shell shows while the app is suspended."""
