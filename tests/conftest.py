@@ -191,7 +191,7 @@ def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[
     y = np.repeat(np.arange(3), 4).astype(np.int64)
     tuner = Tuner(x, y, hyper)
     records: list[dict[str, Any]] = []
-    for ci in tuner.reuse.order(tuner.candidates, tuner.valid, tuner.base_config):
+    for ci in tuner.reuse.order(tuner.candidates, tuner.plan.valid, tuner.base_config):
         accs = TUNE_ACCURACY[ci]
         for k, acc in enumerate(accs):
             records.append({"kind": "fold", "rung": 0, "n_resources": 500,
@@ -210,8 +210,8 @@ def make_tune_records(hyper: HyperParams | None = None) -> tuple[Any, list[dict[
 def tune_fits(tuner: Any, records: list[dict[str, Any]]) -> int:
     """The fits a search plans once ``records`` are done: every fold of every combination,
     less the folds a failure drops (from the one that failed on), as the core counts."""
-    dropped = sum(tuner.n_folds - r["fold"] for r in records if r["kind"] == "failed")
-    return int(tuner.n_folds * len(tuner.candidates) - dropped)
+    dropped = sum(tuner.plan.n_folds - r["fold"] for r in records if r["kind"] == "failed")
+    return int(tuner.plan.n_folds * len(tuner.candidates) - dropped)
 
 
 def make_fixed_tune_result() -> Any:

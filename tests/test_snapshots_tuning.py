@@ -44,7 +44,7 @@ async def _feed_a_running_search(pilot: Pilot[Any], tune_records: Any) -> None:
     tuner, records = tune_records()
     searched = tuple(sorted(tuner.searched))
     screen.show_event(TuneStart(total_fits=tune_fits(tuner, []),
-                                combinations=len(tuner.candidates), folds=tuner.n_folds,
+                                combinations=len(tuner.candidates), folds=tuner.plan.n_folds,
                                 strategy="grid", samples=500, searched=searched,
                                 run_dir=RUN_DIR))
     fits = [r for r in records if r["kind"] == "fold"][:5]
