@@ -108,16 +108,20 @@ def relabel_prediction(prediction: Prediction, names: Sequence[str] | None) -> P
     return replace(prediction, class_names=list(names), per_class=per_class)
 
 
+def _test_run(spec: EvaluateSpec | PredictSpec, task: str) -> RunFolder:
+    """The run folder of a test-set task: its data params, data and model recorded."""
+    return start_run(results_folder(spec.results_dir), task, data_params=spec.data_params,
+                     fingerprint=spec.dataset.fingerprint or None,
+                     model=model_label(spec.model_path))
+
+
 @executes(EvaluateSpec)
 def run_evaluation(spec: EvaluateSpec, *, report: Reporter = no_report,
                    cancel: CancelToken | None = None) -> EvaluateOutcome:
     """Loss and accuracy on a test set, recorded in run.json."""
     from convonet.core.testing import NetTesting
 
-    run = start_run(results_folder(spec.results_dir), "evaluation",
-                    data_params=spec.data_params,
-                    fingerprint=spec.dataset.fingerprint or None,
-                    model=model_label(spec.model_path))
+    run = _test_run(spec, "evaluation")
     with recorded(run):
         skipped_csv = write_skipped_csv(run, spec.dataset.skipped)
         started = time.monotonic()
@@ -135,10 +139,7 @@ def run_prediction(spec: PredictSpec, *, report: Reporter = no_report,
     """Confusion matrix and per-class report, written as CSV into the run folder."""
     from convonet.core.testing import NetTesting
 
-    run = start_run(results_folder(spec.results_dir), "prediction",
-                    data_params=spec.data_params,
-                    fingerprint=spec.dataset.fingerprint or None,
-                    model=model_label(spec.model_path))
+    run = _test_run(spec, "prediction")
     with recorded(run):
         skipped_csv = write_skipped_csv(run, spec.dataset.skipped)
         started = time.monotonic()
