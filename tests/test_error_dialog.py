@@ -19,7 +19,6 @@ from conftest import wait_for
 from PIL import Image
 from rich.console import Console
 
-import convonet.tui.screens.data as data_screen
 from convonet.core.data import DataError, DataPrep
 from convonet.core.errors import ConvonetError
 from convonet.core.params import DataParams, ParamsError
@@ -213,7 +212,7 @@ async def test_a_permission_error_shows_no_traceback(
         # Tests run as root, where chmod takes nothing away: the error is injected.
         raise PermissionError(errno.EACCES, "Permission denied", str(root / "cats"))
 
-    monkeypatch.setattr(data_screen.DataPrep, "prep_data", denied)
+    monkeypatch.setattr(DataPrep, "prep_data", denied)
     app = make_app(session=Session(data_params=DataParams(
         {"train_dir": str(root), "image_size": [8, 8]})))
     async with app.run_test(size=(160, 40)) as pilot:
