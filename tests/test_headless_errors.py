@@ -102,3 +102,30 @@ def test_resuming_a_folder_that_is_no_run_is_the_users_mistake(
     assert main([command, "--resume", str(folder), "--results-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"convonet: error: cannot resume: {folder} is not a run folder: it has no run.json"]
+
+
+def test_a_validation_split_that_leaves_no_images_is_the_users_mistake(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One image per class cannot be split for validation: a data error naming
+    validation_split and what to do, not an internal fault."""
+    import numpy as np
+    from PIL import Image
+
+    for name in ("cats", "dogs"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8), 90, dtype=np.uint8)).save(
+            tmp_path / "train" / name / "only.png")
+    data = tmp_path / "data_params.json"
+    data.write_text(json.dumps({"train_dir": str(tmp_path / "train"), "image_size": [8, 8],
+                                "color_mode": "grayscale"}))
+    hyper = tmp_path / "hyper_params.json"
+    hyper.write_text(json.dumps({"epochs": 1, "num_filters": 4, "num_units": 8,
+                                 "batch_size": 2, "validation_split": 0.2}))
+    status = main(["train", "--data-params", str(data), "--hyper-params", str(hyper),
+                   "--validation", "--results-dir", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert "convonet: error: validation_split 0.2 leaves no images to validate on (2 images)" \
+        "; add images to the training set, change validation_split in the hyper params, " \
+        "or train without validation" in err
+    assert "internal error" not in err

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from convonet.core.data import extract_image
+from convonet.core.data import DataError, extract_image
 from convonet.core.events import Notice, Reporter, no_report
 from convonet.core.model import ModelError, check_fits, model_io_shape
 from convonet.core.params import DataParams
@@ -129,12 +129,12 @@ def preprocess_image(path: str | os.PathLike[str], image_size: Sequence[int],
 
     Delegates to the dataset loader's ``extract_image`` so new images go through exactly
     the preprocessing the model was trained on (alpha, palette, 16-bit, resizing).
-    Raises ValueError with the loader's reason when the file cannot be used.
+    Raises DataError (a ValueError) with the loader's reason when the file cannot be used.
     """
     try:
         arr, _ = extract_image(path, image_size, color_mode)
     except Exception as exc:  # the loader's private skip error carries a readable reason
-        raise ValueError(f"{Path(path).name}: {exc}") from exc
+        raise DataError(f"{Path(path).name}: {exc}") from exc
     return arr
 
 
@@ -197,7 +197,8 @@ class NetTesting:
         """Loss and accuracy on a labelled set."""
         check_fits(self.model, dataset.image_shape, dataset.num_classes)
         if len(dataset.y) == 0:
-            raise ValueError("the test set is empty")
+            raise DataError("the test set is empty; load a test set with images in its "
+                            "class folders")
         logs = self.model.evaluate(dataset.x, dataset.y, batch_size=self.batch_size,
                                    verbose=0, return_dict=True)
         return Evaluation(loss=float(logs["loss"]), accuracy=float(logs["accuracy"]),
@@ -207,7 +208,8 @@ class NetTesting:
         """Predicted labels, the confusion matrix and per-class precision/recall/F1."""
         check_fits(self.model, dataset.image_shape, dataset.num_classes)
         if len(dataset.y) == 0:
-            raise ValueError("the test set is empty")
+            raise DataError("the test set is empty; load a test set with images in its "
+                            "class folders")
         probs = np.asarray(self.model.predict(dataset.x, batch_size=self.batch_size,
                                               verbose=0), dtype=np.float64)
         return prediction_from(dataset.y, probs, dataset.class_names)

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from convonet.core.checkpoints import BEST_WEIGHTS, _Backup, _HistoryAppend, checkpoint_epoch
-from convonet.core.data import stratified_split
+from convonet.core.data import DataError, stratified_split
 from convonet.core.events import CancelToken, Reporter, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits
@@ -123,9 +123,11 @@ class NetTraining:
         share = float(self.config["validation_split"])
         train_idx, val_idx = stratified_split(dataset.y, share, int(self.config["seed"]))
         if len(train_idx) == 0 or len(val_idx) == 0:
-            raise ValueError(f"validation_split {share} leaves no images to "
-                             f"{'train on' if len(train_idx) == 0 else 'validate on'} "
-                             f"({len(dataset.y)} images)")
+            raise DataError(f"validation_split {share} leaves no images to "
+                            f"{'train on' if len(train_idx) == 0 else 'validate on'} "
+                            f"({len(dataset.y)} images); add images to the training set, "
+                            "change validation_split in the hyper params, or train without "
+                            "validation")
         return self._fit(dataset.x[train_idx], dataset.y[train_idx],
                          (dataset.x[val_idx], dataset.y[val_idx]), dataset, callbacks)
 
@@ -134,7 +136,8 @@ class NetTraining:
              extra: Sequence[keras.callbacks.Callback]) -> TrainHistory:
         check_fits(self.model, dataset.image_shape, dataset.num_classes)
         if len(y) == 0:
-            raise ValueError("the training set is empty")
+            raise DataError("the training set is empty; load a training set with images in "
+                            "its class folders")
         config = self.config
         epochs = int(config["epochs"])
         batch_size = int(config["batch_size"])

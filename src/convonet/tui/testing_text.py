@@ -79,10 +79,12 @@ def classify_params(params: DataParams, shape: tuple[int, ...]
 
     New images must be prepared as the model's training images were; the model's input
     shape says how, even when the loaded data params describe another set. Raises
-    ValueError, with the reason, for a shape no image can have.
+    ModelError, with the reason, for a shape no image can have.
     """
     if len(shape) != 3 or shape[2] not in (1, 3) or min(shape) < 1:
-        raise ValueError(f"The model takes {'x'.join(str(d) for d in shape)} inputs; "
+        from convonet.core.model import ModelError
+
+        raise ModelError(f"The model takes {'x'.join(str(d) for d in shape)} inputs; "
                          "convonet classifies images of height x width x 1 (grayscale) or 3 "
                          "(RGB) channels.")
     mode = "grayscale" if shape[2] == 1 else "rgb"
