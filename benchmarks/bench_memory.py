@@ -3,9 +3,9 @@
     python benchmarks/bench_memory.py [--limit 2400] [--passes 2]
 
 A Fashion-MNIST subset, 32 combinations (init_rate x batch_size x num_units) x 3 folds,
-one epoch each, through the app's core (``convonet.core.tuning.tune``). After every fit it
-records the resident memory (/proc/self/statm); after every pass the number of live Python
-objects and of traced gradient functions TensorFlow still holds. Flat means: the second
+one epoch each, as the app runs it (``execute(TuneSpec)``, run folder included). After
+every fit it records the resident memory (/proc/self/statm); after every pass the number of
+live Python objects and of traced gradient functions TensorFlow still holds. Flat means: the second
 pass, which fits the very same models again, ends where the first one did. (Within a pass
 the level rises with the largest model and batch seen so far: the allocator keeps what it
 once needed.) Writes benchmarks/results/memory.json.
@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +34,9 @@ from convonet.core.data import DataPrep  # noqa: E402
 from convonet.core.events import Event  # noqa: E402
 from convonet.core.graph_memory import custom_gradient_count  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
-from convonet.core.tuning import FoldEnd, tune  # noqa: E402
+from convonet.core.tuning import FoldEnd  # noqa: E402
+from convonet.tasks import execute  # noqa: E402
+from convonet.tasks.tune import TuneSpec  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,7 +52,9 @@ def main() -> None:
     dp = DataParams({"image_size": [28, 28], "color_mode": "grayscale"}).edit(
         train_dir=str(root / "train"))
     train = DataPrep(dp).prep_data("train")
-    x, y = train.x[: args.limit], train.y[: args.limit]
+    train.x, train.y = train.x[: args.limit], train.y[: args.limit]
+    y = train.y
+    records = Path(tempfile.mkdtemp(prefix="convonet-bench-"))
     hp = HyperParams.new().edit(
         batch_size="64,128", epochs=1, num_filters=16, num_units="64,128",
         init_rate="0.1,0.05,0.02,0.01,0.005,0.002,0.001,0.0005", decay=0.1, cv_folds=3,
@@ -65,7 +70,9 @@ def main() -> None:
     for n in range(args.passes):
         t0 = time.perf_counter()
         start = len(per_fit)
-        result = tune(x, y, hp, report=report)
+        # As the app and `convonet tune` run it: run folder and fold records included.
+        result = execute(TuneSpec(hyper_params=hp, train_set=train, results_dir=records),
+                         report=report).result
         gc.collect()
         this = per_fit[start:]
         passes.append({"fits": result.fits_done, "seconds": time.perf_counter() - t0,

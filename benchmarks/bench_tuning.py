@@ -2,9 +2,10 @@
 
     python benchmarks/bench_tuning.py [--limit 12000] [--epochs 3]
 
-Both searches run through the app's core (``convonet.core.tuning.tune``) on the same
-subset, grid and folds: 32 combinations (init_rate x batch_size x num_filters x
-num_units, the size of the seed's MNIST grid), 3 folds.
+Both searches run as the app and ``convonet tune`` run them (``execute(TuneSpec)``, run
+folders and fold records included, in a temporary results folder) on the same subset, grid
+and folds: 32 combinations (init_rate x batch_size x num_filters x num_units, the size of
+the seed's MNIST grid), 3 folds.
 For each: wall time, fits, the best combination and its cross-validated accuracy, and that
 combination's test accuracy after retraining on the whole subset (all 10,000 test
 images).
@@ -20,6 +21,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,9 +36,11 @@ from convonet.core.data import DataPrep  # noqa: E402
 from convonet.core.events import Event  # noqa: E402
 from convonet.core.model import NetModel  # noqa: E402
 from convonet.core.params import DataParams, HyperParams  # noqa: E402
-from convonet.core.testing import NetTesting  # noqa: E402
-from convonet.core.training import NetTraining  # noqa: E402
-from convonet.core.tuning import FoldEnd, tune  # noqa: E402
+from convonet.core.tuning import FoldEnd  # noqa: E402
+from convonet.tasks import execute  # noqa: E402
+from convonet.tasks.testing import EvaluateSpec  # noqa: E402
+from convonet.tasks.train import TrainSpec  # noqa: E402
+from convonet.tasks.tune import TuneSpec  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +50,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=12000, help="training images used")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path("datasets"))
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where the run folders go (default: a temporary folder)")
     args = parser.parse_args()
+    records = args.results_dir or Path(tempfile.mkdtemp(prefix="convonet-bench-"))
 
     root = write_pngs(args.data / "fashion-mnist")
     dp = DataParams({"image_size": [28, 28], "color_mode": "grayscale"}).edit(
@@ -73,12 +80,15 @@ def main() -> None:
                       f"acc {event.accuracy:.4f} ({event.seconds:.1f} s)", flush=True)
 
         t0 = time.perf_counter()
-        result = tune(train.x, train.y, hp, report=report)
+        result = execute(TuneSpec(hyper_params=hp, train_set=train, results_dir=records),
+                         report=report).result
         wall = time.perf_counter() - t0
         best_hp = hp.apply(result.best_params)
         model = NetModel(best_hp).build(train.image_shape, train.num_classes)
-        NetTraining(model, best_hp).train(train)
-        test_acc = NetTesting(model).evaluate(test).accuracy
+        execute(TrainSpec(model=model, hyper_params=best_hp, dataset=train,
+                          results_dir=records))
+        test_acc = execute(EvaluateSpec(model=model, dataset=test,
+                                        results_dir=records)).evaluation.accuracy
         results[strategy] = {
             "wall_s": wall, "fits": result.fits_done, "best_params": result.best_params,
             "best_cv_accuracy": result.best_score, "test_accuracy_after_retraining": test_acc,
