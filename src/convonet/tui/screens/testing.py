@@ -38,18 +38,10 @@ from convonet.tui.widgets.test_results import (
 if TYPE_CHECKING:
     from convonet.core.events import CancelToken, Reporter
     from convonet.core.params import DataParams
-    from convonet.core.testing import Classification, Evaluation, Prediction
+    from convonet.core.testing import Classification, Evaluation
     from convonet.tasks.testing import ClassifyOutcome, EvaluateOutcome, PredictOutcome
 
 _TASKS = ("evaluate", "predict", "classify_images")
-
-
-def relabel(prediction: Prediction, names: Sequence[str] | None) -> Prediction:
-    """The prediction with the model's class names (the training names) instead of the
-    test folders' names, which may differ while classes are matched by index."""
-    from convonet.tasks.testing import relabel_prediction
-
-    return relabel_prediction(prediction, names)
 
 
 def _names(names: Sequence[str] | None) -> tuple[str, ...] | None:
