@@ -129,3 +129,13 @@ def test_a_validation_split_that_leaves_no_images_is_the_users_mistake(
         "; add images to the training set, change validation_split in the hyper params, " \
         "or train without validation" in err
     assert "internal error" not in err
+
+
+def test_resuming_a_folder_that_does_not_exist_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "runs" / "20250101-120000-trainnig"
+    assert main(["train", "--resume", str(folder), "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"convonet: error: cannot resume: {folder} does not exist; give a run folder under "
+        "<results>/runs/ (the runs screen and run.json name them)"]

@@ -76,7 +76,7 @@ async def test_initialize_shows_the_summary_and_totals(make_app: Any, tiny_contr
         # The hyper params change: the screen says the model no longer matches them.
         c.hyper_params = c.hyper_params.edit(num_units=32)
         screen.refresh_view(force=True)
-        assert "changed since (num_units)" in text_of(screen, "#model-info")
+        assert "changed since it was built (num_units)" in text_of(screen, "#model-info")
 
 
 async def test_save_through_the_picker_then_load_it_back(make_app: Any, tiny_controller: Any,
@@ -225,7 +225,8 @@ async def test_an_edited_momentum_says_the_model_needs_rebuilding(
         await wait_until(pilot, lambda: not isinstance(app.screen, ParamsForm),
                          "the form to close")
         assert app.session.hyper_params.momentum == (0.5,)
-        assert "changed since (momentum): i rebuilds" in text_of(screen, "#model-info")
+        assert "changed since it was built (momentum): i rebuilds" in text_of(
+            screen, "#model-info")
         await pilot.press("3", "i")
         await wait_for_tasks(pilot)
         assert app.session.model_config is not None

@@ -214,6 +214,9 @@ class RunFolder:
     def open(cls, path: str | os.PathLike[str]) -> RunFolder:
         """An existing run folder (checked: it must hold run.json)."""
         run = cls(path)
+        if not run.path.exists():
+            raise NotARunFolder(f"{run.path} does not exist; give a run folder under "
+                                "<results>/runs/ (the runs screen and run.json name them)")
         if not (run.path / RUN_JSON).is_file():
             raise NotARunFolder(f"{run.path} is not a run folder: it has no {RUN_JSON}")
         return run

@@ -60,5 +60,6 @@ def stale_note(config: dict[str, Any] | None, hyper_params: HyperParams) -> str:
         return ""
     changed = [f for f in ARCHITECTURE_FIELDS if now.get(f) != config.get(f)]
     if changed:
-        return f" · the hyper params changed since ({', '.join(changed)}): i rebuilds"
+        return (f" · the hyper params changed since it was built ({', '.join(changed)}): "
+                "i rebuilds")
     return ""
