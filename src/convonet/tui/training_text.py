@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from convonet.tui.widgets.train_progress import format_duration, format_metrics
@@ -45,10 +46,12 @@ def _row_logs(row: Any) -> dict[str, float | None]:
             "val_accuracy": row.val_accuracy}
 
 
-def info_line(session: Session, trained: int, *, running: bool, validation: bool) -> str:
+def info_line(session: Session, trained: int, *, running: bool, validation: bool,
+              config: Mapping[str, Any] | None = None) -> str:
     """The model, the data and the hyper params in use, then what t/v will do now.
 
-    ``trained``: the epochs this app has run on the model so far.
+    ``trained``: the epochs this app has run on the model so far. ``config``: the hyper
+    params of the running training when they are not the session's (a resumed run's own).
     """
     c = session
     parts = []
@@ -57,7 +60,7 @@ def info_line(session: Session, trained: int, *, running: bool, validation: bool
     if c.train_set is not None:
         parts.append(f"{len(c.train_set):,} images, {c.train_set.num_classes} classes")
     try:
-        first = c.hyper_params.first()
+        first = config if config else c.hyper_params.first()
         parts.append(f"{first['epochs']} epochs, batch {first['batch_size']}, "
                      f"lr {first['init_rate']:g}")
     except (AttributeError, KeyError, TypeError, ValueError):

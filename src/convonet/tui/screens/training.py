@@ -208,7 +208,8 @@ class TrainingScreen(ConvonetScreen):
         info = self.query_one("#train-info", Static)
         reason_box = self.query_one("#train-reason", Static)
         trained = self._epochs_trained.get(id(c.model), 0) if c.model is not None else 0
-        line = info_line(c, trained, running=self.running, validation=self._validation)
+        line = info_line(c, trained, running=self.running, validation=self._validation,
+                         config=self._config if self.running else None)
         info.update(line)
         reason = self.blocked_reason(False) if not self.running else None
         reason_box.update(f"Cannot train: {reason}" if reason else "")
