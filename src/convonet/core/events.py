@@ -93,6 +93,18 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True)
+class Compiling(Event):
+    """The training step is being compiled (the jax backend's device loop).
+
+    Sent with ``seconds=None`` when compiling starts and again with the seconds it took
+    when the first step has run, so the screen shows a compile phase rather than a first
+    epoch that looks stuck. With a warm compile cache the second one follows at once.
+    """
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
 class TaskDone(Event):
     """A long task ended; ``status`` is finished / stopped / failed."""
 
