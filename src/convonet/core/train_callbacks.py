@@ -314,3 +314,101 @@ class _ProgressCallback(keras.callbacks.Callback):
             event_logs["val_accuracy"] = row.val_accuracy
         self.report(EpochEnd(epoch=epoch + 1, epochs=self.epochs, logs=event_logs,
                              seconds=seconds, partial=partial))
+
+
+# ---- divergence ------------------------------------------------------------------------
+#: Training accuracy this far above chance (absolute) counts as "above chance".
+ABOVE_CHANCE_MARGIN = 0.05
+#: Training accuracy at most this far above chance counts as "at chance".
+AT_CHANCE_MARGIN = 0.02
+#: Epochs in a row at chance, after having been above it, that count as divergence.
+CHANCE_EPOCHS = 2
+
+
+def chance_accuracy(y: np.ndarray) -> float:
+    """The largest class's share of the training labels: what a model that always answers
+    one class scores at best (with balanced classes, 1 / the number of classes)."""
+    labels = np.asarray(y).reshape(-1)
+    if labels.size == 0:
+        return 0.0
+    _, counts = np.unique(labels, return_counts=True)
+    return float(counts.max() / labels.size)
+
+
+class ChanceWatch:
+    """The divergence rule, epoch by epoch, without Keras (so it is testable on its own).
+
+    Diverged: a NaN or infinite training loss; or training accuracy at chance
+    (<= chance + ``AT_CHANCE_MARGIN``) for ``CHANCE_EPOCHS`` epochs in a row after some
+    epoch had it above chance (> chance + ``ABOVE_CHANCE_MARGIN``).
+    """
+
+    def __init__(self, chance: float) -> None:
+        self.chance = float(chance)
+        self.best = -math.inf  # the best training accuracy so far
+        self.at_chance = 0  # epochs in a row at chance, once above it
+
+    def epoch(self, loss: float, accuracy: float) -> str | None:
+        """Feed one epoch's training loss and accuracy; the reason when it diverged."""
+        if not math.isfinite(loss):
+            return f"the training loss became {loss}"
+        was_above = self.best > self.chance + ABOVE_CHANCE_MARGIN
+        self.best = max(self.best, accuracy)
+        if was_above and math.isfinite(accuracy) \
+                and accuracy <= self.chance + AT_CHANCE_MARGIN:
+            self.at_chance += 1
+        else:
+            self.at_chance = 0
+        if self.at_chance >= CHANCE_EPOCHS:
+            return (f"training accuracy stayed at chance ({accuracy:.3f}; the largest "
+                    f"class is {self.chance:.3f} of the images) for {CHANCE_EPOCHS} epochs "
+                    f"after reaching {self.best:.3f}")
+        return None
+
+
+class _DivergenceStop(keras.callbacks.Callback):
+    """Stops the fit at the end of the epoch where training diverged (``ChanceWatch``)
+    and records it: in ``history`` (``diverged_epoch``, ``diverged_reason``) and as a
+    warning ``Notice`` naming the epoch and what to change.
+
+    Reads only the epoch-end logs (no batch hooks), so Keras keeps async dispatch.
+    """
+
+    async_safe = True
+
+    def __init__(self, y: np.ndarray, history: TrainHistory | None = None,
+                 report: Reporter | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        self.watch = ChanceWatch(chance_accuracy(y))
+        self.history = history
+        self.report = report
+        self.config = config
+        self.epoch: int | None = None  # 1-based epoch it diverged at
+        self.reason: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.epoch is not None:
+            return
+        logs = logs or {}
+        rows = self.history.rows if self.history is not None else []
+        if "loss" not in logs or (rows and rows[-1].partial):  # a stop cut it short
+            return
+        accuracy = _float(logs["accuracy"]) if "accuracy" in logs else math.nan
+        reason = self.watch.epoch(_float(logs["loss"]), accuracy)
+        if reason is None:
+            return
+        self.epoch, self.reason = epoch + 1, reason
+        self.model.stop_training = True
+        if self.history is not None:
+            self.history.diverged_epoch, self.history.diverged_reason = self.epoch, reason
+        if self.report is not None:
+            from convonet.core.events import Notice  # here: this section stays self-contained
+
+            self.report(Notice(self.notice(), level="warning"))
+
+    def notice(self) -> str:
+        from convonet.core.train_history import divergence_notice
+
+        return divergence_notice(self.epoch or 0, self.reason or "", self.config)
+

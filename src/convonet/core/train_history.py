@@ -10,7 +10,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,14 @@ class TrainHistory:
     restored_epoch: int | None = None  # 1-based epoch whose weights the model holds now
     monitor: str = "loss"
     epochs: int = 0  # epochs asked for
+    #: 1-based epoch at whose end training diverged and stopped (NaN/inf loss, or
+    #: training accuracy back at chance); None when it did not.
+    diverged_epoch: int | None = None
+    diverged_reason: str | None = None  # why, in words ("the training loss became nan")
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_epoch is not None
 
     @property
     def partial(self) -> bool:
@@ -94,6 +102,20 @@ class TrainHistory:
     def series(self, name: str) -> list[float | None]:
         """One column (e.g. ``val_loss``) in epoch order, for charts."""
         return [getattr(row, name) for row in self.rows]
+
+
+def divergence_advice(config: Mapping[str, Any] | None = None) -> str:
+    """What to change after a divergence: a lower init_rate, or batch_norm."""
+    rate = "" if not config or config.get("init_rate") is None \
+        else f", now {config['init_rate']}"
+    return (f"lower the learning rate (init_rate{rate}) or turn on batch_norm in the "
+            "hyper params, then train again")
+
+
+def divergence_notice(epoch: int, reason: str, config: Mapping[str, Any] | None = None) -> str:
+    """The notice a diverged training shows: the epoch, why, and what to change."""
+    return (f"Training diverged at epoch {epoch}: {reason}, so it stopped. "
+            f"To fix it, {divergence_advice(config)}.")
 
 
 def _csv_row(row: EpochRow) -> list[Any]:
