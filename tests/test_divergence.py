@@ -174,3 +174,37 @@ def test_headless_train_prints_the_divergence_and_fails(
     assert printed["status"] == "diverged"
     assert printed["diverged"]["epoch"] == int(k)
     assert any(f"diverged at epoch {k}" in n for n in printed["notices"])
+
+
+# ---- tuning ----------------------------------------------------------------------------
+def test_a_diverging_combination_is_marked_diverged_not_failed(tmp_path: Path) -> None:
+    """init_rate 0.2 with momentum 0.99 collapses to chance in its first fold (epoch 3);
+    0.05 in the same grid scores normally. With a cap of one failure in a row, the
+    divergence is no failure: the search goes on."""
+    from convonet.core.tuning import CombinationFailed, FoldEnd, tune
+    from tests.test_tuning import hp, tiny_data
+
+    x, y = tiny_data()
+    events: list[Event] = []
+    result = tune(x, y, hp(init_rate="0.2,0.05", momentum=0.99, batch_size=8, epochs=5,
+                           cv_folds=2),
+                  report=events.append, results_dir=tmp_path, max_consecutive_failures=1)
+    by_rate = {r["param_init_rate"]: r for r in result.rows}
+    diverged, sane = by_rate[0.2], by_rate[0.05]
+    assert diverged["status"] == "diverged"
+    assert diverged["reason"].startswith("diverged at epoch 3: training accuracy stayed at "
+                                         "chance")
+    assert math.isnan(diverged["mean_test_score"])
+    assert sane["status"] == "ok" and sane["mean_test_score"] > 0.5
+    assert result.best_params is not None and result.best_params["init_rate"] == 0.05
+    [failed] = [e for e in events if isinstance(e, CombinationFailed)]
+    assert failed.diverged and failed.traceback_file == ""
+    assert len([e for e in events if isinstance(e, FoldEnd)]) == 2
+    assert result.diverged == result.failures and len(result.diverged) == 1
+    run = result.run
+    assert run is not None and run.status == "finished"
+    assert run.info["metrics"]["diverged"] == 1 and run.info["metrics"]["failed"] == 0
+    [ledger] = [r for r in run.read_jsonl("folds.jsonl") if r["kind"] == "failed"]
+    assert ledger["diverged"] is True
+    table = {r["param_init_rate"]: r for r in run.read_csv("results.csv")}
+    assert table["0.2"]["status"] == "diverged"
