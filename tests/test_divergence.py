@@ -208,3 +208,18 @@ def test_a_diverging_combination_is_marked_diverged_not_failed(tmp_path: Path) -
     assert ledger["diverged"] is True
     table = {r["param_init_rate"]: r for r in run.read_csv("results.csv")}
     assert table["0.2"]["status"] == "diverged"
+    # What the tuning screen and `convonet tune` show of it.
+    from rich.console import Console
+
+    from convonet.rendering import tuning_table
+    from convonet.tui.tuning_text import ended_text, partial_rows, result_rows
+
+    [row] = [r for r in result_rows(result) if r["p:init_rate"] == 0.2]
+    assert row["status"].startswith("diverged at epoch 3") and row["acc"] is None
+    [fold_row] = [r for r in partial_rows(result, result.searched) if r["fold"] == 1
+                  and r["p:init_rate"] == 0.2]
+    assert fold_row["note"].startswith("diverged at epoch 3")
+    assert " · 1 diverged · " in ended_text(result) and "failed" not in ended_text(result)
+    console = Console(width=200, record=True)
+    console.print(tuning_table(result))
+    assert "diverged at epoch 3" in console.export_text()
