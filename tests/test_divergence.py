@@ -80,6 +80,14 @@ def test_at_chance_has_a_margin() -> None:
     assert feed(watch, [(1.0, 0.8), (1.3, above), (1.3, above)]) == [None] * 3
 
 
+def test_above_chance_allows_for_few_images() -> None:
+    """On 54 images a first epoch at 0.43 (chance 0.33) is within two standard errors of
+    chance (0.13): not "above", so falling back is no divergence; on 480 it is."""
+    epochs = [(1.15, 0.426), (1.10, 0.296), (1.10, 0.296)]
+    assert feed(ChanceWatch(1 / 3, 54), epochs) == [None] * 3
+    assert feed(ChanceWatch(1 / 3, 480), epochs)[-1] is not None
+
+
 @pytest.mark.parametrize("loss", [math.nan, math.inf])
 def test_a_non_finite_loss_diverges_at_once(loss: float) -> None:
     reason = ChanceWatch(0.25).epoch(loss, 0.25)

@@ -317,8 +317,11 @@ class _ProgressCallback(keras.callbacks.Callback):
 
 
 # ---- divergence ------------------------------------------------------------------------
-#: Training accuracy this far above chance (absolute) counts as "above chance".
+#: Training accuracy this far above chance (absolute), and ``ABOVE_CHANCE_ERRORS``
+#: standard errors of a chance-level model's accuracy on the training images, counts as
+#: "above chance" (so a lucky first epoch on a few dozen images does not).
 ABOVE_CHANCE_MARGIN = 0.05
+ABOVE_CHANCE_ERRORS = 2.0
 #: Training accuracy at most this far above chance counts as "at chance".
 AT_CHANCE_MARGIN = 0.02
 #: Epochs in a row at chance, after having been above it, that count as divergence.
@@ -340,11 +343,16 @@ class ChanceWatch:
 
     Diverged: a NaN or infinite training loss; or training accuracy at chance
     (<= chance + ``AT_CHANCE_MARGIN``) for ``CHANCE_EPOCHS`` epochs in a row after some
-    epoch had it above chance (> chance + ``ABOVE_CHANCE_MARGIN``).
+    epoch had it above chance (> chance + ``ABOVE_CHANCE_MARGIN``, and with ``images``
+    training images, also > chance + ``ABOVE_CHANCE_ERRORS`` * sqrt(chance * (1 - chance)
+    / images)).
     """
 
-    def __init__(self, chance: float) -> None:
+    def __init__(self, chance: float, images: int | None = None) -> None:
         self.chance = float(chance)
+        noise = ABOVE_CHANCE_ERRORS * math.sqrt(self.chance * (1 - self.chance) / images) \
+            if images else 0.0
+        self.above = self.chance + max(ABOVE_CHANCE_MARGIN, noise)
         self.best = -math.inf  # the best training accuracy so far
         self.at_chance = 0  # epochs in a row at chance, once above it
 
@@ -352,7 +360,7 @@ class ChanceWatch:
         """Feed one epoch's training loss and accuracy; the reason when it diverged."""
         if not math.isfinite(loss):
             return f"the training loss became {loss}"
-        was_above = self.best > self.chance + ABOVE_CHANCE_MARGIN
+        was_above = self.best > self.above
         self.best = max(self.best, accuracy)
         if was_above and math.isfinite(accuracy) \
                 and accuracy <= self.chance + AT_CHANCE_MARGIN:
@@ -380,7 +388,7 @@ class _DivergenceStop(keras.callbacks.Callback):
                  report: Reporter | None = None,
                  config: Mapping[str, Any] | None = None) -> None:
         super().__init__()
-        self.watch = ChanceWatch(chance_accuracy(y))
+        self.watch = ChanceWatch(chance_accuracy(y), len(y))
         self.history = history
         self.report = report
         self.config = config

@@ -79,7 +79,8 @@ class _FailOnDivergence(keras.callbacks.Callback):
 
     def __init__(self, y_train: np.ndarray | None) -> None:
         super().__init__()
-        self.watch = ChanceWatch(chance_accuracy(y_train) if y_train is not None else 0.0)
+        self.watch = ChanceWatch(chance_accuracy(y_train), len(y_train)) \
+            if y_train is not None else ChanceWatch(0.0)
         self.check_chance = y_train is not None
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:

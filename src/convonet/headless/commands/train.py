@@ -142,5 +142,6 @@ def result_line(outcome: TrainOutcome, status: str, seconds: float) -> str:
         if result.val_accuracy is not None:
             words += f", val_accuracy {result.val_accuracy:.4f}"
     if history.restored_epoch is not None:
-        words += f" (weights of epoch {history.restored_epoch}, early stopping)"
+        why = "the best before it diverged" if history.diverged else "early stopping"
+        words += f" (weights of epoch {history.restored_epoch}, {why})"
     return words
