@@ -100,7 +100,12 @@ def rows() -> list[tuple[str, str, str, str]]:
                     "traced gradients held "
                     f"{last['traced_gradients_held']}", memory["date"]))
     accuracy = load("accuracy.json")
-    if accuracy:
+    if accuracy and "test" not in accuracy:  # written before the epoch was chosen honestly
+        out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs, epoch chosen on "
+                    "validation", ">= 92.0%", "not measured: accuracy.json predates the "
+                    "validation choice (its best epoch was picked on the test set); run "
+                    "bench_accuracy.py", accuracy["date"]))
+    elif accuracy:
         test = accuracy["test"]
         out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs, epoch chosen on "
                     "validation", ">= 92.0%",
