@@ -26,7 +26,7 @@ from convonet.core.params import HyperParams
 from convonet.core.records import resume_problem
 from convonet.core.run_history import summarize
 from convonet.core.runs import RunFolder
-from convonet.core.train_callbacks import (
+from convonet.core.train_history import (
     ABOVE_CHANCE_MARGIN,
     AT_CHANCE_MARGIN,
     ChanceWatch,

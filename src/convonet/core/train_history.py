@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,6 +103,65 @@ class TrainHistory:
     def series(self, name: str) -> list[float | None]:
         """One column (e.g. ``val_loss``) in epoch order, for charts."""
         return [getattr(row, name) for row in self.rows]
+
+
+# ---- divergence ------------------------------------------------------------------------
+#: Training accuracy this far above chance (absolute), and ``ABOVE_CHANCE_ERRORS``
+#: standard errors of a chance-level model's accuracy on the training images, counts as
+#: "above chance" (so a lucky first epoch on a few dozen images does not).
+ABOVE_CHANCE_MARGIN = 0.05
+ABOVE_CHANCE_ERRORS = 2.0
+#: Training accuracy at most this far above chance counts as "at chance".
+AT_CHANCE_MARGIN = 0.02
+#: Epochs in a row at chance, after having been above it, that count as divergence.
+CHANCE_EPOCHS = 2
+
+
+def chance_accuracy(y: Any) -> float:
+    """The largest class's share of the training labels (integer labels, a NumPy array or
+    a sequence): what a model that always answers one class scores at best (with
+    balanced classes, 1 / the number of classes)."""
+    labels = list(y.reshape(-1).tolist() if hasattr(y, "reshape") else y)
+    if not labels:
+        return 0.0
+    return max(Counter(labels).values()) / len(labels)
+
+
+class ChanceWatch:
+    """The divergence rule, epoch by epoch, without Keras (so it is testable on its own).
+
+    Diverged: a NaN or infinite training loss; or training accuracy at chance
+    (<= chance + ``AT_CHANCE_MARGIN``) for ``CHANCE_EPOCHS`` epochs in a row after some
+    epoch had it above chance (> chance + ``ABOVE_CHANCE_MARGIN``, and with ``images``
+    training images, also > chance + ``ABOVE_CHANCE_ERRORS`` * sqrt(chance * (1 - chance)
+    / images)).
+    """
+
+    def __init__(self, chance: float, images: int | None = None) -> None:
+        self.chance = float(chance)
+        noise = ABOVE_CHANCE_ERRORS * math.sqrt(self.chance * (1 - self.chance) / images) \
+            if images else 0.0
+        self.above = self.chance + max(ABOVE_CHANCE_MARGIN, noise)
+        self.best = -math.inf  # the best training accuracy so far
+        self.at_chance = 0  # epochs in a row at chance, once above it
+
+    def epoch(self, loss: float, accuracy: float) -> str | None:
+        """Feed one epoch's training loss and accuracy; the reason when it diverged."""
+        if not math.isfinite(loss):
+            return f"the training loss became {loss}"
+        was_above = self.best > self.above
+        self.best = max(self.best, accuracy)
+        if was_above and math.isfinite(accuracy) \
+                and accuracy <= self.chance + AT_CHANCE_MARGIN:
+            self.at_chance += 1
+        else:
+            self.at_chance = 0
+        if self.at_chance >= CHANCE_EPOCHS:
+            return (f"training accuracy stayed at chance ({accuracy:.3f}; the largest "
+                    f"class is {self.chance:.3f} of the images) for {CHANCE_EPOCHS} epochs "
+                    f"after reaching {self.best:.3f}")
+        return None
+
 
 
 def divergence_advice(config: Mapping[str, Any] | None = None) -> str:

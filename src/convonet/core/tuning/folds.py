@@ -22,7 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from convonet.core.events import CancelToken
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import learning_rate_at
-from convonet.core.train_callbacks import ChanceWatch, chance_accuracy
+from convonet.core.train_history import ChanceWatch, chance_accuracy
 from convonet.core.tuning.errors import (
     CombinationDiverged,
     CombinationError,
