@@ -5,6 +5,9 @@ keeps the model it starts from (start.keras) and checkpoints each epoch, so a st
 signal or a full disk leaves a run that resumes at the next epoch with its whole history.
 A resumed one passes ``check_resumable`` and ``check_fingerprint`` first. The result is the
 restored epoch's numbers after early stopping (the last epoch's stay in the history).
+A training that diverges (the core stops it: a NaN loss, or accuracy back at chance) ends
+with status ``diverged``: over like a finished one (no checkpoint kept, not resumable),
+its run.json saying at which epoch and why (``diverged``), and not copied to ``save_to``.
 """
 
 from __future__ import annotations
