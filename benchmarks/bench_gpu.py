@@ -18,8 +18,9 @@ Fashion-MNIST training set, for each batch size, with the jax backend:
   ``--scan-unroll 8`` helps some), so only its accuracy means anything there.
 They alternate epoch runs (plain, core, scan, plain ...); the first round warms up
 (tracing, compiling) and is dropped. Prints the median seconds per epoch, the ratios
-core/plain and core/scan, and each model's accuracy on the 10,000 test images after its
-runs; writes benchmarks/results/gpu.json.
+core/plain and core/scan, and each model's accuracy on the 10,000 test images at its final
+epoch (no epoch is chosen; the figure only checks the sides agree); writes
+benchmarks/results/gpu.json.
 
 The GPU machine has neither TensorFlow nor the Fashion-MNIST package nor a network, so
 the data travels as one ``.npz`` and Keras as wheels. Only ``convonet.core.model``,
@@ -158,7 +159,7 @@ def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unrol
                for batch_size in batch_sizes}
 
     print(f"\nmedian s/epoch on {len(train.y)} images, {device.device_kind}; test accuracy "
-          f"on {len(test.y)} images after {epochs + 1} epochs")
+          f"on {len(test.y)} images at the final epoch ({epochs + 1}; no epoch chosen)")
     print(f"{'batch':>6} {'plain':>8} {'core':>8} {'scan':>8} {'core/plain':>11} "
           f"{'core/scan':>10}   accuracy plain / core / scan")
     for batch, res in results.items():

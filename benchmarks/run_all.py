@@ -76,7 +76,8 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append(("halving time / grid time", "<= 0.40",
                     f"{tuning['halving_over_grid_time']:.2f} ({h['wall_s']:.0f} s vs "
                     f"{g['wall_s']:.0f} s; {h['fits']} vs {g['fits']} fits)", tuning["date"]))
-        out.append(("halving best vs grid best, test accuracy", "within 0.5 points",
+        out.append(("halving best vs grid best (chosen by CV), test accuracy at the final "
+                    "epoch of retraining", "within 0.5 points",
                     f"{tuning['test_accuracy_gap_points']:+.2f} points "
                     f"({h['test_accuracy_after_retraining']:.4f} vs "
                     f"{g['test_accuracy_after_retraining']:.4f})", tuning["date"]))
@@ -99,11 +100,19 @@ def rows() -> list[tuple[str, str, str, str]]:
                     "traced gradients held "
                     f"{last['traced_gradients_held']}", memory["date"]))
     accuracy = load("accuracy.json")
-    if accuracy:
-        best = accuracy["best"]
-        out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs", ">= 92.0%",
-                    f"{best['test_accuracy'] * 100:.2f}% at epoch {best['epoch']} "
-                    f"(decay {accuracy['hyper_params']['decay']})", accuracy["date"]))
+    if accuracy and "test" not in accuracy:  # written before the epoch was chosen honestly
+        out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs, epoch chosen on "
+                    "validation", ">= 92.0%", "not measured: accuracy.json predates the "
+                    "validation choice (its best epoch was picked on the test set); run "
+                    "bench_accuracy.py", accuracy["date"]))
+    elif accuracy:
+        test = accuracy["test"]
+        out.append(("Fashion-MNIST test accuracy, sample params, 15 epochs, epoch chosen on "
+                    "validation", ">= 92.0%",
+                    f"{test['chosen_test_accuracy'] * 100:.2f}% at epoch "
+                    f"{test['chosen_epoch']} (final epoch {test['final_epoch']}: "
+                    f"{test['final_test_accuracy'] * 100:.2f}%; decay "
+                    f"{accuracy['hyper_params']['decay']})", accuracy["date"]))
         out.append(("peak RSS, loading + training all of Fashion-MNIST", "(reported)",
                     f"{accuracy['peak_rss_mb']:.0f} MB", accuracy["date"]))
     gpu = load("gpu.json")

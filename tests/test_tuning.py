@@ -65,7 +65,8 @@ def hp(**changes: Any) -> HyperParams:
 
 def faulty_build(config: Mapping[str, Any], input_shape: tuple[int, int, int],
                  num_classes: int) -> keras.Model:
-    """num_filters=3: layers that cannot fit an 8x8 image; 4: a model whose loss is NaN."""
+    """num_filters=3: layers that cannot fit an 8x8 image; 4: a model whose loss is NaN
+    (it diverges)."""
     if config["num_filters"] == 3:
         return keras.Sequential([keras.Input(input_shape),
                                  keras.layers.Conv2D(3, 9, padding="valid")])
@@ -213,9 +214,10 @@ def test_a_failing_combination_is_recorded_once_and_the_rest_run(
     failed = [e for e in events if isinstance(e, CombinationFailed)]
     assert [(e.combination_index, e.params["num_filters"]) for e in failed] == [(1, 3), (2, 4)]
     assert "image size" in failed[0].reason
-    assert failed[1].reason.startswith("NaN loss")
+    assert failed[1].reason == "diverged at epoch 1: the training loss became nan"
+    assert failed[1].diverged and not failed[0].diverged
     by_filters = {r["param_num_filters"]: r for r in result.rows}
-    assert by_filters[3]["status"] == "failed" and by_filters[4]["status"] == "failed"
+    assert by_filters[3]["status"] == "failed" and by_filters[4]["status"] == "diverged"
     assert by_filters[2]["status"] == by_filters[5]["status"] == "ok"
     assert by_filters[3]["rank_test_score"] == by_filters[4]["rank_test_score"] == 3
     assert result.best_params is not None and result.best_params["num_filters"] in (2, 5)

@@ -226,6 +226,7 @@ def train_metrics(history: TrainHistory, seconds: float) -> dict[str, Any]:
         "best_epoch": history.best_epoch,
         "restored_epoch": history.restored_epoch,
         "early_stopped": history.early_stopped,
+        "diverged_epoch": history.diverged_epoch,
         "seconds": round(seconds, 3),
     }
 
@@ -248,7 +249,8 @@ def resume_verdict(path: str | os.PathLike[str], task: Any, status: Any,
     if status == "finished":
         return f"{name} has already finished"
     if status not in RESUMABLE_STATUSES:
-        return (f"{name} {status} ({(info or {}).get('error') or 'no reason recorded'}); "
+        why = (info or {}).get("error") or (info or {}).get("diverged")
+        return (f"{name} {status} ({why or 'no reason recorded'}); "
                 f"only a stopped or interrupted run resumes, so start a new {task}")
     if task == "training":
         if not (folder / START_KERAS).is_file():

@@ -194,7 +194,7 @@ def summarize(path: str | os.PathLike[str]) -> RunSummary:
         seconds = (datetime.now(t0.tzinfo) - t0).total_seconds()
     else:
         seconds = _num((metrics or {}).get("seconds"))
-    error = info.get("error")
+    error = info.get("error") or info.get("diverged")  # a diverged run says why
     return RunSummary(path=run.path, task=str(info.get("task") or
                                               _task_from_name(run.path.name)),
                       status=status or "?", started=started if isinstance(started, str)

@@ -4,11 +4,13 @@ Layout (one folder per run, never reused except to resume that same run)::
 
     <results_dir>/runs/<YYYYmmdd-HHMMSS>-<task>[-N]/
         run.json           what ran and how it ended (rewritten atomically on each change):
-                             task, status (running / finished / stopped / failed; a
+                             task, status (running / finished / stopped / failed /
+                             diverged; a
                              "running" record whose process is gone reads as
                              "interrupted"), started, ended, pid, host, keras backend,
                              versions, seed, dataset fingerprint, metrics (final numbers),
-                             error (for failed runs), plus task-specific keys.
+                             error (for failed runs), diverged (a training's epoch
+                             and why), plus task-specific keys.
         hyper_params.json  the hyper params the run used (HyperParams.save format)
         data_params.json   the data params, when given
         folds.jsonl        tuning: one JSON object per finished fold or failed
@@ -75,7 +77,7 @@ CONFUSION_CSV = "confusion.csv"
 REPORT_CSV = "report.csv"
 CLASSIFICATIONS_CSV = "classifications.csv"
 
-STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
+STATUSES = ("running", "finished", "stopped", "failed", "interrupted", "diverged")
 
 
 class NotARunFolder(ConvonetError, FileNotFoundError):

@@ -314,3 +314,56 @@ class _ProgressCallback(keras.callbacks.Callback):
             event_logs["val_accuracy"] = row.val_accuracy
         self.report(EpochEnd(epoch=epoch + 1, epochs=self.epochs, logs=event_logs,
                              seconds=seconds, partial=partial))
+
+
+# ---- divergence ------------------------------------------------------------------------
+# The rule (``ChanceWatch``) and the notice's words live in ``train_history`` (plain Python,
+# testable without Keras); imported where used, so this section stays self-contained.
+class _DivergenceStop(keras.callbacks.Callback):
+    """Stops the fit at the end of the epoch where training diverged (``ChanceWatch``)
+    and records it: in ``history`` (``diverged_epoch``, ``diverged_reason``) and as a
+    warning ``Notice`` naming the epoch and what to change.
+
+    Reads only the epoch-end logs (no batch hooks), so Keras keeps async dispatch.
+    """
+
+    async_safe = True
+
+    def __init__(self, y: np.ndarray, history: TrainHistory | None = None,
+                 report: Reporter | None = None,
+                 config: Mapping[str, Any] | None = None) -> None:
+        from convonet.core.train_history import ChanceWatch, chance_accuracy
+
+        super().__init__()
+        self.watch = ChanceWatch(chance_accuracy(y), len(y))
+        self.history = history
+        self.report = report
+        self.config = config
+        self.epoch: int | None = None  # 1-based epoch it diverged at
+        self.reason: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.epoch is not None:
+            return
+        logs = logs or {}
+        rows = self.history.rows if self.history is not None else []
+        if "loss" not in logs or (rows and rows[-1].partial):  # a stop cut it short
+            return
+        accuracy = _float(logs["accuracy"]) if "accuracy" in logs else math.nan
+        reason = self.watch.epoch(_float(logs["loss"]), accuracy)
+        if reason is None:
+            return
+        self.epoch, self.reason = epoch + 1, reason
+        self.model.stop_training = True
+        if self.history is not None:
+            self.history.diverged_epoch, self.history.diverged_reason = self.epoch, reason
+        if self.report is not None:
+            from convonet.core.events import Notice  # here: this section stays self-contained
+
+            self.report(Notice(self.notice(), level="warning"))
+
+    def notice(self) -> str:
+        from convonet.core.train_history import divergence_notice
+
+        return divergence_notice(self.epoch or 0, self.reason or "", self.config)
+

@@ -10,7 +10,8 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,14 @@ class TrainHistory:
     restored_epoch: int | None = None  # 1-based epoch whose weights the model holds now
     monitor: str = "loss"
     epochs: int = 0  # epochs asked for
+    #: 1-based epoch at whose end training diverged and stopped (NaN/inf loss, or
+    #: training accuracy back at chance); None when it did not.
+    diverged_epoch: int | None = None
+    diverged_reason: str | None = None  # why, in words ("the training loss became nan")
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_epoch is not None
 
     @property
     def partial(self) -> bool:
@@ -94,6 +103,79 @@ class TrainHistory:
     def series(self, name: str) -> list[float | None]:
         """One column (e.g. ``val_loss``) in epoch order, for charts."""
         return [getattr(row, name) for row in self.rows]
+
+
+# ---- divergence ------------------------------------------------------------------------
+#: Training accuracy this far above chance (absolute), and ``ABOVE_CHANCE_ERRORS``
+#: standard errors of a chance-level model's accuracy on the training images, counts as
+#: "above chance" (so a lucky first epoch on a few dozen images does not).
+ABOVE_CHANCE_MARGIN = 0.05
+ABOVE_CHANCE_ERRORS = 2.0
+#: Training accuracy at most this far above chance counts as "at chance".
+AT_CHANCE_MARGIN = 0.02
+#: Epochs in a row at chance, after having been above it, that count as divergence.
+CHANCE_EPOCHS = 2
+
+
+def chance_accuracy(y: Any) -> float:
+    """The largest class's share of the training labels (integer labels, a NumPy array or
+    a sequence): what a model that always answers one class scores at best (with
+    balanced classes, 1 / the number of classes)."""
+    labels = list(y.reshape(-1).tolist() if hasattr(y, "reshape") else y)
+    if not labels:
+        return 0.0
+    return max(Counter(labels).values()) / len(labels)
+
+
+class ChanceWatch:
+    """The divergence rule, epoch by epoch, without Keras (so it is testable on its own).
+
+    Diverged: a NaN or infinite training loss; or training accuracy at chance
+    (<= chance + ``AT_CHANCE_MARGIN``) for ``CHANCE_EPOCHS`` epochs in a row after some
+    epoch had it above chance (> chance + ``ABOVE_CHANCE_MARGIN``, and with ``images``
+    training images, also > chance + ``ABOVE_CHANCE_ERRORS`` * sqrt(chance * (1 - chance)
+    / images)).
+    """
+
+    def __init__(self, chance: float, images: int | None = None) -> None:
+        self.chance = float(chance)
+        noise = ABOVE_CHANCE_ERRORS * math.sqrt(self.chance * (1 - self.chance) / images) \
+            if images else 0.0
+        self.above = self.chance + max(ABOVE_CHANCE_MARGIN, noise)
+        self.best = -math.inf  # the best training accuracy so far
+        self.at_chance = 0  # epochs in a row at chance, once above it
+
+    def epoch(self, loss: float, accuracy: float) -> str | None:
+        """Feed one epoch's training loss and accuracy; the reason when it diverged."""
+        if not math.isfinite(loss):
+            return f"the training loss became {loss}"
+        was_above = self.best > self.above
+        self.best = max(self.best, accuracy)
+        if was_above and math.isfinite(accuracy) \
+                and accuracy <= self.chance + AT_CHANCE_MARGIN:
+            self.at_chance += 1
+        else:
+            self.at_chance = 0
+        if self.at_chance >= CHANCE_EPOCHS:
+            return (f"training accuracy stayed at chance ({accuracy:.3f}; the largest "
+                    f"class is {self.chance:.3f} of the images) for {CHANCE_EPOCHS} epochs "
+                    f"after reaching {self.best:.3f}")
+        return None
+
+
+
+def divergence_advice(config: Mapping[str, Any] | None = None) -> str:
+    """What to change after a divergence: a lower init_rate, or batch_norm."""
+    rate = "" if not config or config.get("init_rate") is None \
+        else f", now {config['init_rate']}"
+    return (f"lower the learning rate (init_rate{rate}) or turn on batch_norm in the "
+            "hyper params, then train again")
+
+
+def divergence_notice(epoch: int, reason: str, config: Mapping[str, Any] | None = None) -> str:
+    """The notice a diverged training shows: the epoch, why, and what to change."""
+    return (f"Training diverged at epoch {epoch}: {reason}, so it stopped. "
+            f"To fix it, {divergence_advice(config)}.")
 
 
 def _csv_row(row: EpochRow) -> list[Any]:

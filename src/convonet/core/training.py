@@ -33,6 +33,7 @@ from convonet.core.model import check_fits
 from convonet.core.params import HyperParams
 from convonet.core.train_callbacks import (
     _CancelCallback,
+    _DivergenceStop,
     _EarlyStopping,
     _EpochSeeds,
     _ProgressCallback,
@@ -172,6 +173,7 @@ class NetTraining:
             callbacks.append(early)
         callbacks.append(_ProgressCallback(state, history, self.report, epochs, batches,
                                            self.batch_interval))
+        callbacks.append(_DivergenceStop(y, history, self.report, config))
         if self.history_csv is not None:
             callbacks.append(_HistoryAppend(history, self.history_csv))
         if self.checkpoint_dir is not None:

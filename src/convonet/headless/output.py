@@ -217,8 +217,9 @@ class Display:
                           + ("  (resumed)" if event.resumed else "")))
         elif isinstance(event, CombinationFailed):
             self._task("fits", "fits", event.total_fits, event.fits_done)
-            self.say(Text(f"failed: {params_text(event.params, self.searched)}: {event.reason}",
-                          style="yellow"))
+            shown = params_text(event.params, self.searched)
+            self.say(Text(f"{shown}: {event.reason}" if event.diverged
+                          else f"failed: {shown}: {event.reason}", style="yellow"))
         elif isinstance(event, CombinationInvalid):
             self.say(Text(f"invalid, not run: {params_text(event.params, self.searched)}: "
                           f"{event.reason}", style="yellow"))

@@ -63,7 +63,8 @@ def _add_train(commands: Any) -> None:
                 "Load the training set, build the model from the hyper params' first "
                 "values, train (with validation unless --no-validation), and save the model "
                 "to --model and to the run folder. Ctrl+C stops at the next batch and keeps "
-                "the finished epochs.",
+                "the finished epochs. A training that diverges (NaN loss, or accuracy back "
+                "at chance) stops with a notice and exits 1.",
                 "  convonet train          (no params: the demo set, see 'convonet demo')\n"
                 f"  convonet train {DEMO_ARGS} --no-validation\n"
                 "  convonet train --data-params app_input/mnist_data_params.json "

@@ -36,6 +36,9 @@ class Status(str, Enum):
     STOPPED = "stopped"  # the user stopped it (a key, Ctrl+C): resumable
     INTERRUPTED = "interrupted"  # a signal, a crash or a full disk: resumable
     FAILED = "failed"
+    #: Training diverged (NaN loss, or accuracy back at chance) and stopped: the run is
+    #: over, like a finished one (not resumable); run.json says at which epoch and why.
+    DIVERGED = "diverged"
 
     def __str__(self) -> str:
         return self.value

@@ -5,6 +5,9 @@ keeps the model it starts from (start.keras) and checkpoints each epoch, so a st
 signal or a full disk leaves a run that resumes at the next epoch with its whole history.
 A resumed one passes ``check_resumable`` and ``check_fingerprint`` first. The result is the
 restored epoch's numbers after early stopping (the last epoch's stay in the history).
+A training that diverges (the core stops it: a NaN loss, or accuracy back at chance) ends
+with status ``diverged``: over like a finished one (no checkpoint kept, not resumable),
+its run.json saying at which epoch and why (``diverged``), and not copied to ``save_to``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from convonet.core.params import DataParams, HyperParams
     from convonet.core.training import EpochRow, TrainHistory
 
-__all__ = ["TrainOutcome", "TrainSpec", "run_training"]
+__all__ = ["TrainOutcome", "TrainSpec", "diverged_text", "run_training"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,18 @@ class TrainOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     saved: Path | None = None  # the copy at ``save_to`` (``TrainSpec.save``)
     skipped_csv: Path | None = None  # the dataset's skipped files, in the run folder
+    config: dict[str, Any] = field(default_factory=dict)  # the hyper params' first values
+
+    @property
+    def diverged_notice(self) -> str | None:
+        """What the training's divergence notice said (None when it did not diverge)."""
+        from convonet.core.train_history import divergence_notice
+
+        history = self.history
+        if history.diverged_epoch is None:
+            return None
+        return divergence_notice(history.diverged_epoch, history.diverged_reason or "",
+                                 self.config)
 
     @property
     def model_file(self) -> Path | None:
@@ -188,7 +203,7 @@ def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
     fit = trainer.train_val if validation else trainer.train
     history = fit(dataset, callbacks) if callbacks else fit(dataset)
     seconds = time.monotonic() - started
-    status = Status.FINISHED
+    status = Status.DIVERGED if history.diverged else Status.FINISHED
     if history.stopped:
         status = Status.INTERRUPTED if spec.interrupted is not None \
             and spec.interrupted() else Status.STOPPED
@@ -198,13 +213,20 @@ def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
         metrics["seconds"] = round(previous + seconds, 3)
     with writing(run.file(MODEL_KERAS)):
         saved = save_model(model, run.file(MODEL_KERAS), class_names=class_names)
-    run.finish(str(status), metrics=metrics, model=str(saved))
-    if status is Status.FINISHED:  # nothing left to resume: free the disk
+    extra = {"diverged": diverged_text(history)} if history.diverged else {}
+    run.finish(str(status), metrics=metrics, model=str(saved), **extra)
+    if status in (Status.FINISHED, Status.DIVERGED):  # nothing left to resume: free the disk
         shutil.rmtree(run.file(BACKUP_DIR), ignore_errors=True)
         run.file(START_KERAS).unlink(missing_ok=True)
         run.file("start.classes.json").unlink(missing_ok=True)
     return TrainOutcome(history=history, status=status, run=run, model=model,
-                        dataset=dataset, metrics=metrics, skipped_csv=skipped_csv)
+                        dataset=dataset, metrics=metrics, skipped_csv=skipped_csv,
+                        config=hyper_params.first())
+
+
+def diverged_text(history: TrainHistory) -> str:
+    """``epoch 3: the training loss became nan``: run.json's ``diverged`` field."""
+    return f"epoch {history.diverged_epoch}: {history.diverged_reason}"
 
 
 def _save_copy(outcome: TrainOutcome, save_to: str | os.PathLike[str] | None) -> Path:

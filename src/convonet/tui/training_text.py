@@ -26,6 +26,11 @@ def ended_text(history: TrainHistory) -> str:
         return f"{where} · model and history so far kept"
     if not rows:
         return "No epochs ran"
+    if history.diverged_epoch is not None:
+        from convonet.core.train_history import divergence_advice
+
+        return (f"Diverged at epoch {history.diverged_epoch} of {total}: "
+                f"{history.diverged_reason} · {divergence_advice()}")
     last_full = rows[-1]
     result = history.result_row or last_full
     seconds = sum(r.seconds for r in rows)

@@ -222,10 +222,12 @@ def fold_row(searched: Sequence[str], *, ci: int, params: Mapping[str, Any], fol
 
 def failed_row(searched: Sequence[str], *, ci: int, params: Mapping[str, Any], reason: str,
                rung: int, fold: int | None = None, status: str = "failed") -> dict[str, Any]:
-    """A combination that failed (or, ``status="invalid"``, was never run) and why."""
+    """A combination that failed (or, ``status="invalid"``, was never run; or
+    ``"diverged"``) and why."""
+    note = reason if reason.startswith(status) else f"{status}: {reason}"
     row: dict[str, Any] = {"_key": f"{status}-{rung}-{ci}", "n": ci + 1, "fold": None,
                            "acc": None, "loss": None, "secs": None, "rung": rung + 1,
-                           "images": None, "note": f"{status}: {reason}",
+                           "images": None, "note": note,
                            "_style": FAILED_STYLE}
     if fold is not None:
         row["fold"] = fold + 1
@@ -246,7 +248,8 @@ def partial_rows(result: TuneResult, searched: Sequence[str]) -> list[dict[str, 
     for rec in result.failures:
         rows.append(failed_row(searched, ci=int(rec["combination_index"]),
                                params=rec["params"], reason=str(rec["reason"]),
-                               rung=int(rec.get("rung", 0)), fold=rec.get("fold")))
+                               rung=int(rec.get("rung", 0)), fold=rec.get("fold"),
+                               status="diverged" if rec.get("diverged") else "failed"))
     for rec in result.invalid:
         rows.append(failed_row(searched, ci=int(rec["combination_index"]),
                                params=rec["params"], reason=str(rec["reason"]), rung=0,
@@ -267,9 +270,9 @@ def result_rows(result: TuneResult) -> list[dict[str, Any]]:
         if status in ("failed", "invalid"):
             text = f"{status}: {r.get('reason')}"
         style = BEST_STYLE if r is best else FAILED_STYLE if status in (
-            "failed", "invalid") else DIM_STYLE if status != "ok" else ""
-        # a failed row's few folds are no score; an invalid one has none
-        scored = status not in ("failed", "invalid")
+            "failed", "invalid", "diverged") else DIM_STYLE if status != "ok" else ""
+        # a failed (or diverged) row's few folds are no score; an invalid one has none
+        scored = status not in ("failed", "invalid", "diverged")
         row: dict[str, Any] = {
             "_key": f"comb-{r.get('iter', 0)}-{r['combination_index']}",
             "rank": int(r["rank_test_score"]), "n": int(r["combination_index"]) + 1,
@@ -296,7 +299,11 @@ def ended_text(result: TuneResult) -> str:
         best = "no combination finished all its folds"
     if result.stopped:
         return f"Stopped after {result.fits_done} of {result.total_fits} fits · {best}"
-    failed = f" · {len(result.failures)} failed" if result.failures else ""
+    diverged = len(result.diverged)
+    failures = len(result.failures) - diverged
+    failed = f" · {failures} failed" if failures else ""
+    if diverged:
+        failed += f" · {diverged} diverged"
     if result.invalid:
         failed += f" · {len(result.invalid)} invalid"
     return f"Done: {result.fits_done} fits{failed} · {best}"

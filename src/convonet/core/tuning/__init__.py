@@ -11,9 +11,12 @@ scikit-learn decides *what* to fit: ``ParameterGrid`` enumerates the combination
   ``architecture_problem``) is marked invalid before anything runs (``CombinationInvalid``),
   never fitted and never ranked; when every combination is invalid the search refuses to
   start (``InvalidGridError``) naming the field and its values;
-- a combination that fails while it runs (out of memory, NaN loss) is recorded once
-  (``CombinationFailed``) and skipped, not retried per fold; anything else is a
-  ``FatalTuningError`` and stops the search;
+- a combination that fails while it runs (out of memory) is recorded once
+  (``CombinationFailed``) and skipped, not retried per fold; one whose fold diverges (a
+  NaN loss, or accuracy back at chance, training's rule) is recorded the same way,
+  marked diverged (``CombinationDiverged``, ``CombinationFailed.diverged``), and does not
+  count towards the failures in a row; anything else is a ``FatalTuningError`` and
+  stops the search;
 - every finished fold is appended to ``folds.jsonl`` in the run folder, so an interrupted
   search resumes with only the folds not yet done (``resume_from=``).
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 from convonet.core.tuning.data import cv_splitter, tuning_data
 from convonet.core.tuning.errors import (
+    CombinationDiverged,
     CombinationError,
     FatalTuningError,
     InvalidGridError,
@@ -67,7 +71,7 @@ from convonet.core.tuning.store import FAILURES_DIR, RunStore, SearchStore
 
 __all__ = [
     "FAILURES_DIR", "HALVING_FACTOR", "MAX_CONSECUTIVE_FAILURES", "STRATEGIES", "TASK",
-    "BuildFn", "CombinationError", "CombinationFailed", "CombinationInvalid",
+    "BuildFn", "CombinationDiverged", "CombinationError", "CombinationFailed", "CombinationInvalid",
     "FatalTuningError", "FoldEnd", "FoldRunner", "InvalidGridError", "ModelReuse",
     "NonFiniteLoss", "RunStore", "RungStart", "SearchPlan", "SearchStore", "TooManyFailures",
     "TuneResult", "TuneStart", "Tuner", "TuningError", "_log_loss", "cv_splitter",

@@ -20,6 +20,12 @@ class CombinationError(TuningError):
     """This combination cannot run here: record it once with the reason and go on."""
 
 
+class CombinationDiverged(CombinationError):
+    """A fold of this combination diverged (NaN loss, or accuracy back at chance): the
+    combination's outcome, marked "diverged" in the table; not a failure of the search,
+    so it does not count towards ``TooManyFailures``."""
+
+
 class FatalTuningError(TuningError):
     """The search cannot go on (bad data, a resume that does not match, a bug)."""
 

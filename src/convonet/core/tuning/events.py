@@ -64,6 +64,7 @@ class CombinationFailed(Event):
     total_fits: int = 0
     resumed: bool = False
     traceback_file: str = ""  # the full traceback, in the run folder ("" if not kept)
+    diverged: bool = False  # a fold diverged (NaN loss, accuracy back at chance): no fault
 
 
 @dataclass(frozen=True)

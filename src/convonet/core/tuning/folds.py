@@ -1,8 +1,10 @@
 """The fold runner: fit one clone of a combination on one fold and score it.
 
-A stop ends the fit at the next batch and discards it; a loss that turns NaN or infinite
-(``NonFiniteLoss``) or an out-of-memory error fails the combination
-(``CombinationError``); anything else is a ``FatalTuningError``.
+A stop ends the fit at the next batch and discards it; a fold that diverges (a NaN or
+infinite loss, or training accuracy back at chance: the training's own rule,
+``ChanceWatch``) marks the combination diverged (``CombinationDiverged``); an
+out-of-memory error fails it (``CombinationError``); anything else is a
+``FatalTuningError``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from sklearn.utils.class_weight import compute_class_weight
 from convonet.core.events import CancelToken
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import learning_rate_at
+from convonet.core.train_history import ChanceWatch, chance_accuracy
 from convonet.core.tuning.errors import (
+    CombinationDiverged,
     CombinationError,
     FatalTuningError,
-    NonFiniteLoss,
     _short,
     failure_reason,
 )
@@ -67,13 +70,29 @@ class _TimeBasedDecay(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = learning_rate_at(self.config, epoch)
 
 
-class _FailOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raises at the end of an epoch whose loss is NaN/inf (TerminateOnNaN would print)."""
+class _FailOnDivergence(keras.callbacks.Callback):
+    """Raises ``CombinationDiverged`` at the end of the epoch where the fold diverged,
+    by training's rule (``ChanceWatch``: a NaN/inf loss, or accuracy back at chance for
+    two epochs after having been above it). TerminateOnNaN would print instead."""
+
+    async_safe = True  # epoch-end logs only
+
+    def __init__(self, y_train: np.ndarray | None) -> None:
+        super().__init__()
+        self.watch = ChanceWatch(chance_accuracy(y_train), len(y_train)) \
+            if y_train is not None else ChanceWatch(0.0)
+        self.check_chance = y_train is not None
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise NonFiniteLoss(f"loss became {float(loss)} in epoch {epoch + 1}")
+        logs = logs or {}
+        loss = logs.get("loss")
+        if loss is None:
+            return
+        accuracy = float(logs["accuracy"]) if self.check_chance and "accuracy" in logs \
+            else math.nan
+        reason = self.watch.epoch(float(loss), accuracy)
+        if reason is not None:
+            raise CombinationDiverged(f"diverged at epoch {epoch + 1}: {reason}")
 
 
 def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
@@ -82,7 +101,7 @@ def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
     cfg = dict(config)
     callbacks: list[keras.callbacks.Callback] = [
         _TimeBasedDecay(cfg),
-        _FailOnNonFiniteLoss(),
+        _FailOnDivergence(y_train),
     ]
     if cancel is not None:
         callbacks.append(_StopOnCancel(cancel))
@@ -126,7 +145,7 @@ class FoldRunner:
             proba = est.model_.predict(self.X[test], batch_size=int(config["batch_size"]),
                                        verbose=0)
             if not np.isfinite(proba).all():
-                raise NonFiniteLoss("the model predicts NaN")
+                raise CombinationDiverged("diverged: the model predicts NaN")
             pred = est.classes_[np.argmax(proba, axis=1)]
             accuracy = float(np.mean(pred == self.y[test]))
             loss = _log_loss(self.y[test], proba, est.classes_)

@@ -38,6 +38,11 @@ class TuneResult:
     def status(self) -> str:
         return "stopped" if self.stopped else "finished"
 
+    @property
+    def diverged(self) -> list[dict[str, Any]]:
+        """The failure records of combinations that diverged (a part of ``failures``)."""
+        return [f for f in self.failures if f.get("diverged")]
+
     def cv_results(self) -> dict[str, list[Any]]:
         """Column-oriented, like ``GridSearchCV.cv_results_``."""
         return {c: [row.get(c) for row in self.rows] for c in self.columns}
@@ -86,7 +91,9 @@ def _row(plan: SearchPlan, rung: int, ci: int) -> dict[str, Any]:
         row[f"mean_{col}"] = float(np.mean(vals)) if vals else math.nan
         row[f"std_{col}"] = float(np.std(vals)) if vals else math.nan
     if plan.failed_at(ci, rung):
-        row["status"], row["reason"] = "failed", str(plan.failed[ci]["reason"])
+        failure = plan.failed[ci]
+        row["status"] = "diverged" if failure.get("diverged") else "failed"
+        row["reason"] = str(failure["reason"])
     elif len(done) == plan.n_folds:
         row["status"], row["reason"] = "ok", ""
     else:
@@ -142,7 +149,8 @@ def result_metrics(result: TuneResult) -> dict[str, Any]:
     """The numbers run.json keeps of a search."""
     return {"best_score": result.best_score, "best_params": result.best_params,
             "fits_done": result.fits_done, "total_fits": result.total_fits,
-            "failed": len(result.failures), "invalid": len(result.invalid),
+            "failed": len(result.failures) - len(result.diverged),
+            "diverged": len(result.diverged), "invalid": len(result.invalid),
             "strategy": result.strategy}
 
 

@@ -19,7 +19,12 @@ from convonet.core.params import HyperParams
 from convonet.core.runs import HYPER_PARAMS_JSON, RunFolder, now_iso
 from convonet.core.storage import check_writable
 from convonet.core.tuning.data import cv_splitter, norm_params, rung_splits, tuning_data
-from convonet.core.tuning.errors import CombinationError, FatalTuningError, too_many_failures
+from convonet.core.tuning.errors import (
+    CombinationDiverged,
+    CombinationError,
+    FatalTuningError,
+    too_many_failures,
+)
 from convonet.core.tuning.estimator import BuildFn, ModelReuse
 from convonet.core.tuning.events import (
     CombinationFailed,
@@ -184,7 +189,8 @@ class Tuner:
             self.report(CombinationFailed(ci, params, str(failure["reason"]), rung=rung,
                                           fits_done=self.fits_done,
                                           total_fits=plan.total_fits, resumed=True,
-                                          traceback_file=str(failure.get("traceback", ""))))
+                                          traceback_file=str(failure.get("traceback", "")),
+                                          diverged=bool(failure.get("diverged"))))
             return True
         config = {**plan.base_config, **params}
         estimator = self.runner.estimator(config)
@@ -224,19 +230,31 @@ class Tuner:
 
     def _fail(self, rung: int, ci: int, fold: int, exc: CombinationError) -> None:
         """Record a failed combination once: its one-line reason in the ledger and the
-        table, its full traceback in the store; too many in a row end the search."""
+        table, its full traceback in the store; too many in a row end the search.
+
+        A diverged one (``CombinationDiverged``) is recorded the same way, marked
+        ``diverged``, with no traceback: it is what these values do, not a fault, so it
+        ends a run of failures as a whole combination does."""
         params = self.plan.candidates[ci]
         reason = str(exc)
-        where = self.store.keep_traceback(ci, failure_text(ci, params, rung, fold, exc))
+        diverged = isinstance(exc, CombinationDiverged)
+        where = "" if diverged else \
+            self.store.keep_traceback(ci, failure_text(ci, params, rung, fold, exc))
         rec = {"kind": "failed", "rung": rung, "combination_index": ci, "params": params,
                "fold": fold, "reason": reason, "time": now_iso()}
+        if diverged:
+            rec["diverged"] = True
         if where:
             rec["traceback"] = where
         self.store.record(rec)
         self.plan.add_failure(rec)
         self.report(CombinationFailed(ci, params, reason, rung=rung,
                                       fits_done=self.fits_done,
-                                      total_fits=self.plan.total_fits, traceback_file=where))
+                                      total_fits=self.plan.total_fits, traceback_file=where,
+                                      diverged=diverged))
+        if diverged:
+            self.failed_in_a_row.clear()
+            return
         self.failed_in_a_row.append(reason)
         if len(self.failed_in_a_row) >= self.max_failures:
             raise too_many_failures(self.failed_in_a_row,

@@ -19,7 +19,7 @@ from convonet.headless.common import (
     results_dir_of,
     start_keras,
 )
-from convonet.headless.output import EXIT_OK, EXIT_STOPPED, Output
+from convonet.headless.output import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, Output
 from convonet.headless.runner import Runner
 from convonet.headless.tasks import (
     load_set,
@@ -101,6 +101,8 @@ def present_training(outcome: TrainOutcome, output: Output, runner: Runner) -> i
     saved = [p for p in (outcome.model_file, outcome.saved) if p is not None]
     output.print(history_table(history))
     output.line(result_line(outcome, status, seconds), style="bold")
+    if outcome.diverged_notice is not None:  # also a notice while it trained
+        output.line(outcome.diverged_notice, style="bold red")
     if saved:
         output.line(f"model: {saved[-1]}")
     run_dir = str(run.path) if run is not None else None
@@ -111,6 +113,9 @@ def present_training(outcome: TrainOutcome, output: Output, runner: Runner) -> i
     skipped_note(output, outcome)
     dataset: Any = outcome.dataset
     output.emit_json({"command": "train", "status": status, "run_dir": run_dir,
+                      "diverged": ({"epoch": history.diverged_epoch,
+                                    "reason": history.diverged_reason}
+                                   if history.diverged else None),
                       "model": str(saved[-1]) if saved else None,
                       "validation": history.validation,
                       "class_names": list(dataset.class_names) if dataset else None,
@@ -119,7 +124,11 @@ def present_training(outcome: TrainOutcome, output: Output, runner: Runner) -> i
     if status == "interrupted" and runner.signal is not None:
         runner.note_signal(run)
         return 128 + runner.signal
-    return EXIT_STOPPED if stopped else EXIT_OK
+    if stopped:
+        return EXIT_STOPPED
+    return EXIT_FAILED if history.diverged else EXIT_OK
+
+
 
 
 def result_line(outcome: TrainOutcome, status: str, seconds: float) -> str:
@@ -133,5 +142,6 @@ def result_line(outcome: TrainOutcome, status: str, seconds: float) -> str:
         if result.val_accuracy is not None:
             words += f", val_accuracy {result.val_accuracy:.4f}"
     if history.restored_epoch is not None:
-        words += f" (weights of epoch {history.restored_epoch}, early stopping)"
+        why = "the best before it diverged" if history.diverged else "early stopping"
+        words += f" (weights of epoch {history.restored_epoch}, {why})"
     return words

@@ -81,7 +81,9 @@ def present_tuning(args: argparse.Namespace, outcome: TuneOutcome, hyper_params:
             best_file = hyper_params.apply(result.best_params).save(args.save_best)
             output.line(f"best params written to {best_file}")
     output.line(f"{status}: {result.fits_done} of {result.total_fits} fits in "
-                f"{seconds:.1f} s, {len(result.failures)} combination(s) failed"
+                f"{seconds:.1f} s, {len(result.failures) - len(result.diverged)} "
+                "combination(s) failed"
+                + (f", {len(result.diverged)} diverged" if result.diverged else "")
                 + (f", {len(result.invalid)} invalid (not run)" if result.invalid else ""))
     run_dir = str(result.run.path) if result.run is not None else None
     if run_dir:

@@ -39,7 +39,7 @@ from convonet.tui.widgets.params_diff import ParamsDiffTable
 MARKS = ("A", "B")
 #: Status -> colour in the list; "interrupted" stands out, it is the one to act on.
 STATUS_STYLES = {"finished": "green", "stopped": "yellow", "failed": "bold red",
-                 "interrupted": "bold magenta", "running": "bold cyan",
+                 "interrupted": "bold magenta", "running": "bold cyan", "diverged": "red",
                  UNREADABLE: "red"}
 
 

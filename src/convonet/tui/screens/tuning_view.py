@@ -170,7 +170,8 @@ class TuningView(ConvonetScreen):
             progress.done = event.fits_done or progress.done
             self.partial.add_data_row(failed_row(
                 self._searched, ci=event.combination_index, params=event.params,
-                reason=event.reason, rung=event.rung))
+                reason=event.reason, rung=event.rung,
+                status="diverged" if event.diverged else "failed"))
             self.bar.update(total=max(1, progress.total), progress=progress.done)
             self._draw_line()
         elif isinstance(event, CombinationInvalid):
