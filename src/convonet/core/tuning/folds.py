@@ -20,6 +20,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from convonet.core.events import CancelToken
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import learning_rate_at
+from convonet.core.model_options import backbone_phases
 from convonet.core.tuning.errors import (
     CombinationError,
     FatalTuningError,
@@ -83,6 +84,7 @@ def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
     callbacks: list[keras.callbacks.Callback] = [
         _TimeBasedDecay(cfg),
         _FailOnNonFiniteLoss(),
+        *backbone_phases(cfg),
     ]
     if cancel is not None:
         callbacks.append(_StopOnCancel(cancel))
