@@ -323,3 +323,30 @@ def test_the_unfreeze_and_augmentation_work_on_jax(tmp_path: Path) -> None:
     assert out["backend"] == "jax"
     assert out["unfrozen_at"] == 1 and out["trainable"] is True and out["changed"] is True
     assert np.isfinite(out["cnn_loss"])
+
+
+async def test_the_form_edits_several_values_of_an_option(make_app: Any) -> None:
+    from conftest import wait_for
+    from textual.widgets import Input, Static
+
+    from convonet.tui.screens.params import ParamsScreen
+    from convonet.tui.widgets.params_form import FieldRow, ParamsForm
+
+    app = make_app()
+    async with app.run_test(size=(100, 34)) as pilot:
+        await pilot.press("E")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsForm), "the form")
+        form = app.screen
+        for name, text in (("optimizer", "sgd,adam"), ("augment", "shift+flip,none")):
+            row = form.query_one(f"#row-{name}", FieldRow)
+            box = row.query_one(Input)  # a text box, not a one-value list
+            box.focus()
+            await pilot.press("ctrl+u", *text)
+            assert row.value == text and not row.has_class("-invalid")
+        hint = str(form.query_one("#row-augment", FieldRow).query_one(".field-hint", Static)
+                   .render())
+        assert hint.startswith("random changes while training only")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen), "the form to close")
+        assert app.session.hyper_params.optimizer == ("sgd", "adam")
+        assert app.session.hyper_params.augment == ("flip+shift", "none")

@@ -69,7 +69,8 @@ class FieldSpec:
             return (f"{self.choices[0]}, or {' / '.join(self.choices[1:])} joined by + "
                     f"(e.g. {'+'.join(self.choices[1:3])}); several allowed, comma-separated")
         if self.choices:
-            return " / ".join(self.choices)
+            several = "; several allowed, comma-separated" if self.multi else ""
+            return " / ".join(self.choices) + several
         if self.size_pair:
             return "height,width in pixels, each 1..4096"
         if self.is_path:

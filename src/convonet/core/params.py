@@ -283,31 +283,28 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
               max=65536),
     FieldSpec("dropout", float, (0.5,), "dropout rate after the hidden Dense layer",
               multi=True, min=0.0, max=1.0, max_open=True),
-    FieldSpec("batch_norm", str, ("off",), "BatchNormalization after each convolution "
-              "(Conv2D without bias -> BatchNorm -> ReLU)", multi=True, choices=("off", "on")),
-    FieldSpec("conv_blocks", int, (2,), "Conv2D + 2x2 MaxPool blocks (each halves the "
-              "image); the seed has 2", multi=True, min=1, max=4),
+    FieldSpec("batch_norm", str, ("off",), "BatchNormalization after each convolution",
+              multi=True, choices=("off", "on")),
+    FieldSpec("conv_blocks", int, (2,), "Conv2D + 2x2 MaxPool blocks (the seed has 2)",
+              multi=True, min=1, max=4),
     FieldSpec("filter_growth", str, ("fixed",), "num_filters in every block, or doubled "
-              "with each block (32, 64, 128 ...)", multi=True, choices=("fixed", "double")),
-    FieldSpec("augment", str, ("none",), "random image changes while training only "
-              "(flip: left-right, shift: 10%, zoom: 10%, rotate: 18 degrees, contrast: 20%)",
-              multi=True, choices=("none", *AUGMENTATIONS), combine=True),
+              "per block", multi=True, choices=("fixed", "double")),
+    FieldSpec("augment", str, ("none",), "random changes while training only: left-right "
+              "flip, 10% shift or zoom, 18 degree rotation, 20% contrast", multi=True,
+              choices=("none", *AUGMENTATIONS), combine=True),
     FieldSpec("optimizer", str, ("sgd",), "sgd (with momentum, the seed's), adam or adamw",
               multi=True, choices=("sgd", "adam", "adamw")),
-    FieldSpec("weight_decay", float, (0.0,), "decoupled weight decay of the optimizer: each "
-              "step a weight shrinks by lr * weight_decay * weight (0 = off)", multi=True,
-              min=0.0, max=1.0),
-    FieldSpec("label_smoothing", float, (0.0,), "share of each label spread evenly over "
-              "all classes in the loss (0 = off)", multi=True, min=0.0, max=1.0,
-              max_open=True),
-    FieldSpec("backbone", str, ("none",), "none: the CNN above; or a Keras application "
-              "(images at least 32x32) under the Dense head", multi=True,
-              choices=("none", *BACKBONES)),
+    FieldSpec("weight_decay", float, (0.0,), "decoupled weight decay of the optimizer "
+              "(0 = off)", multi=True, min=0.0, max=1.0),
+    FieldSpec("label_smoothing", float, (0.0,), "label smoothing of the loss (0 = off)",
+              multi=True, min=0.0, max=1.0, max_open=True),
+    FieldSpec("backbone", str, ("none",), "none: the CNN; or a Keras application under the "
+              "Dense head (images >= 32x32)", multi=True, choices=("none", *BACKBONES)),
     FieldSpec("backbone_weights", str, ("imagenet",), "a backbone's start weights: imagenet "
-              "(downloaded once), none (random) or the path of a weights file", multi=True),
-    FieldSpec("frozen_epochs", int, (0,), "a backbone's first epochs train only the head; "
-              "then all of it is fine-tuned (0 = fine-tune from the start)", multi=True,
-              min=0, max=10000, unit="epochs"),
+              "(downloaded once), none, or a weights file path", multi=True),
+    FieldSpec("frozen_epochs", int, (0,), "a backbone's first epochs train only the head, "
+              "then all is fine-tuned (0 = none)", multi=True, min=0, max=10000,
+              unit="epochs"),
     FieldSpec("validation_split", float, 0.2, "share of the training data held out for "
               "validation in 'training with validation'", min=0.0, min_open=True, max=0.9),
     FieldSpec("cv_folds", int, 3, "cross-validation folds per tuning combination", min=2,
