@@ -350,3 +350,20 @@ async def test_the_form_edits_several_values_of_an_option(make_app: Any) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, ParamsScreen), "the form to close")
         assert app.session.hyper_params.optimizer == ("sgd", "adam")
         assert app.session.hyper_params.augment == ("flip+shift", "none")
+
+
+def test_options_reach_the_runs_diff_and_the_model_screen(tmp_path: Path) -> None:
+    from convonet.core.run_compare import diff_runs
+    from convonet.tui.model_text import config_text, stale_note
+
+    seed, tuned = tmp_path / "seed", tmp_path / "tuned"
+    HyperParams().save_copy(seed / "hyper_params.json")
+    HyperParams({"augment": "flip+shift", "optimizer": "adam"}).save_copy(
+        tuned / "hyper_params.json")
+    changed = {d.field: (d.a, d.b) for d in diff_runs(seed, tuned) if d.differs}
+    assert changed == {"hyper.augment": ("none", "flip+shift"),
+                       "hyper.optimizer": ("sgd", "adam")}
+    cfg = HyperParams({"batch_norm": "on", "label_smoothing": 0.1}).first()
+    assert config_text(cfg) == ("filters 32 · kernel 3 · units 512 · dropout 0.5 · "
+                                "batch norm · label smoothing 0.1")
+    assert "(batch_norm, label_smoothing)" in stale_note(cfg, HyperParams())
