@@ -245,7 +245,7 @@ def test_a_backbone_builds_frozen_without_a_download_and_reloads(tmp_path: Path)
                                  "epochs) · augment flip")
     x = np.random.default_rng(0).random((4, 32, 32, 1), dtype=np.float32)
     loaded = load_model(save_model(model, tmp_path / "backbone.keras"))
-    assert not loaded.get_layer("backbone").trainable
+    assert not loaded.get_layer("backbone_mobilenetv3small").trainable
     np.testing.assert_allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
 

@@ -23,7 +23,8 @@ from convonet.core.params import HyperParams
 OPTION_DEFAULTS: dict[str, Any] = {name: HyperParams.spec(name).default[0]
                                    for name in OPTION_FIELDS}
 
-#: The name of the backbone's nested model, which the unfreeze callback looks for.
+#: How the backbone's nested model is named (``backbone_mobilenetv3small``), so the model
+#: summary says which it is and the unfreeze callback finds it.
 BACKBONE_LAYER = "backbone"
 
 
@@ -124,13 +125,13 @@ def backbone_model(config: Mapping[str, Any], input_shape: tuple[int, int, int],
     try:
         backbone = getattr(keras.applications, app_name)(
             input_shape=(int(input_shape[0]), int(input_shape[1]), 3), include_top=False,
-            weights=weights, pooling="avg", name=BACKBONE_LAYER)
+            weights=weights, pooling="avg", name=f"{BACKBONE_LAYER}_{name}")
     except Exception as exc:  # a download or a weights file that does not fit: say which
         where = ("Keras downloads the imagenet weights once, which needs the internet; "
                  "or set backbone_weights to none or to a weights file"
                  if weights == "imagenet" else
                  "the weights file must be saved from the same application "
-                 "(include_top=False, same input channels)")
+                 "(include_top=False)")
         raise ValueError(f"backbone {name} with weights {weights or 'none'} cannot be "
                          f"built: {type(exc).__name__}: {str(exc)[:300]}; {where}") from exc
     backbone.trainable = int(option(config, "frozen_epochs")) == 0
@@ -208,7 +209,7 @@ def make_loss(config: Mapping[str, Any], *, one_hot: bool = False) -> Any:
 def find_backbone(model: keras.Model) -> keras.layers.Layer | None:
     """The nested backbone model of a model (or of tuning's wrapper around it), if any."""
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if layer.name == BACKBONE_LAYER and isinstance(layer, keras.Model):
+        if layer.name.startswith(BACKBONE_LAYER) and isinstance(layer, keras.Model):
             return layer
     return None
 
