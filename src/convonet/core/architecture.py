@@ -5,8 +5,9 @@ tuning marks such a combination invalid before it runs, and the tuning screen co
 in its plan. Kept free of Keras so the screen can ask before the core is imported.
 
 Keras itself builds a kernel larger than the image ("same" padding) and fails only on a
-pooling that reaches zero, so both rules here are ours: the network is two Conv2D + 2x2
-MaxPool blocks, and a kernel wider than the image only sees padding.
+pooling that reaches zero, so these rules are ours: the network is ``conv_blocks`` Conv2D +
+2x2 MaxPool blocks (two by default), a kernel wider than the image only sees padding, and
+a backbone (a Keras application) refuses images under its least size.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from convonet.core.model_choices import BACKBONES
 from convonet.core.params import HyperParams
 
 
@@ -42,10 +44,30 @@ def architecture_problem(config: Mapping[str, Any],
                          input_shape: Sequence[int]) -> ArchitectureProblem | None:
     """What keeps the CNN of ``config`` from fitting images of ``input_shape``, or None."""
     height, width = int(input_shape[0]), int(input_shape[1])
-    if height < 4 or width < 4:
+    backbone = str(config.get("backbone", "none"))
+    if backbone != "none":
+        least = BACKBONES[backbone][1]
+        if min(height, width) < least:
+            return ArchitectureProblem(
+                "backbone", backbone, f"too large for the {height}x{width} images (it needs "
+                f"at least {least}x{least})",
+                f"use an image_size of at least {least},{least} in the data params, or "
+                "backbone none in the hyper params")
+        return None
+    blocks = int(config.get("conv_blocks", 2))
+    side = 2 ** blocks
+    if height < side or width < side:
+        if blocks == 2:
+            return ArchitectureProblem(
+                "image_size", f"{height}x{width}", "too small for two 2x2 poolings",
+                "use at least 4x4 (image_size in the data params)")
+        fit = max(0, min(height, width).bit_length() - 1)
         return ArchitectureProblem(
-            "image_size", f"{height}x{width}", "too small for two 2x2 poolings",
-            "use at least 4x4 (image_size in the data params)")
+            "conv_blocks", blocks, f"too many for the {height}x{width} images: each block "
+            f"halves them (2x2 pooling), so they need at least {side}x{side}",
+            f"use a conv_blocks of at most {fit} in the hyper params, or a larger "
+            "image_size in the data params" if fit else
+            "use a larger image_size in the data params")
     kernel = int(config["kernel_size"])
     if kernel > min(height, width):
         return ArchitectureProblem(

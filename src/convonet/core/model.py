@@ -26,47 +26,58 @@ import numpy as np
 from convonet.core.architecture import architecture_problem
 from convonet.core.errors import ConvonetError
 from convonet.core.files import atomic_write_text
+from convonet.core.model_options import (
+    OPTION_DEFAULTS,
+    augment_layers,
+    backbone_model,
+    conv_layers,
+    make_loss,
+    make_optimizer,
+    option,
+)
 from convonet.core.params import HyperParams
 
 
 def build_model(config: Mapping[str, Any], input_shape: tuple[int, int, int],
                 num_classes: int) -> keras.Model:
-    """The seed's CNN, compiled with SGD and momentum.
+    """The seed's CNN (or a backbone under its head), compiled with the chosen optimizer.
 
-    Conv2D -> MaxPool -> Conv2D -> MaxPool -> Flatten -> Dense -> Dropout -> Dense(softmax).
+    By default: Conv2D -> MaxPool -> Conv2D -> MaxPool -> Flatten -> Dense -> Dropout ->
+    Dense(softmax), SGD with momentum. The model options (``core.model_options``) add
+    augmentation layers in front, batch norm, more or fewer convolution blocks, another
+    optimizer, label smoothing, or swap the convolutions for a Keras application.
     ``config`` holds single values (``HyperParams.first()`` or one tuning combination). The
     time-based decay (lr = init_rate / (1 + decay * epoch)) is applied per epoch by the
     training callbacks, so the optimizer starts at ``init_rate``.
     """
-    filters = int(config["num_filters"])
-    kernel = int(config["kernel_size"])
-    model = keras.Sequential(
-        [
-            keras.Input(shape=tuple(input_shape)),
-            keras.layers.Conv2D(filters, (kernel, kernel), padding="same", activation="relu"),
-            keras.layers.MaxPooling2D((2, 2)),
-            keras.layers.Conv2D(filters, (kernel, kernel), padding="same", activation="relu"),
-            keras.layers.MaxPooling2D((2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(int(config["num_units"]), activation="relu"),
-            keras.layers.Dropout(float(config["dropout"])),
-            keras.layers.Dense(int(num_classes), activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=float(config["init_rate"]),
-                                       momentum=float(config["momentum"])),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    shape = tuple(int(d) for d in input_shape)
+    model: keras.Model
+    if option(config, "backbone") != "none":
+        model = backbone_model(config, shape, int(num_classes))  # type: ignore[arg-type]
+    else:
+        model = keras.Sequential(
+            [
+                keras.Input(shape=shape),
+                *augment_layers(str(option(config, "augment"))),
+                *conv_layers(config),
+                keras.layers.Flatten(),
+                keras.layers.Dense(int(config["num_units"]), activation="relu"),
+                keras.layers.Dropout(float(config["dropout"])),
+                keras.layers.Dense(int(num_classes), activation="softmax"),
+            ]
+        )
+    model.compile(optimizer=make_optimizer(config), loss=make_loss(config),
+                  metrics=["accuracy"])
     return model
 
 
-#: The fields of a configuration that shape ``build_model``'s traced graph. The others
+#: The fields of a configuration that shape ``build_model``'s traced graph, its optimizer
+#: or its loss (the model options included). The others
 #: reach a fit only through variables (the learning rate, which the decay callback sets
 #: per epoch) or fit arguments (epochs, batch size, class weights), so tuning can re-use
 #: one traced model for every combination that agrees on these (see ``ModelReuse``).
-ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout", "momentum")
+ARCHITECTURE_FIELDS = ("num_filters", "kernel_size", "num_units", "dropout", "momentum",
+                       *OPTION_DEFAULTS)
 
 
 def learning_rate_at(config: Mapping[str, Any], epoch: int) -> float:
@@ -118,7 +129,10 @@ class NetModel:
             raise ModelError(problem.message)
         if "seed" in self.config:
             keras.utils.set_random_seed(int(self.config["seed"]))
-        self.model = build_model(self.config, shape, int(num_classes))
+        try:
+            self.model = build_model(self.config, shape, int(num_classes))
+        except (ValueError, OSError) as exc:  # a backbone's weights, named in the text
+            raise ModelError(str(exc)) from exc
         self.class_names = list(class_names) if class_names is not None else None
         return self.model
 

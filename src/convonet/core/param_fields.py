@@ -61,11 +61,16 @@ class FieldSpec:
     unit: str = ""
     is_path: bool = False
     size_pair: bool = False  # [height, width]
+    combine: bool = False  # choices may be joined with + (choices[0] stands alone: none)
 
     def allowed(self) -> str:
         """A short human description of the accepted values, for messages and forms."""
+        if self.combine:
+            return (f"{self.choices[0]}, or {' / '.join(self.choices[1:])} joined by + "
+                    f"(e.g. {'+'.join(self.choices[1:3])}); several allowed, comma-separated")
         if self.choices:
-            return " / ".join(self.choices)
+            several = "; several allowed, comma-separated" if self.multi else ""
+            return " / ".join(self.choices) + several
         if self.size_pair:
             return "height,width in pixels, each 1..4096"
         if self.is_path:
@@ -106,6 +111,8 @@ class FieldSpec:
                 raise ParamsError(f"expected text ({self.allowed()}), got {_show(raw)}",
                                   field=name)
             value = raw.strip()
+            if self.combine:
+                return self._parse_combination(value)
             if self.choices and value.lower() not in self.choices:
                 hint = _did_you_mean(value, self.choices)
                 raise ParamsError(f"'{value}' is not one of {self.allowed()}{hint}", field=name)
@@ -118,6 +125,19 @@ class FieldSpec:
             raise ParamsError(f"{_fmt(value)} is out of range: expected {self.allowed()}",
                               field=name)
         return value
+
+    def _parse_combination(self, value: str) -> str:
+        """``shift+flip`` -> ``flip+shift``: known words, each once, in the table's order."""
+        words = [w.strip().lower() for w in value.split("+")]
+        for word in words:
+            if word not in self.choices:
+                hint = _did_you_mean(word, self.choices)
+                raise ParamsError(f"'{word}' is not one of {' / '.join(self.choices)}{hint}",
+                                  field=self.name)
+        if self.choices[0] in words and len(words) > 1:
+            raise ParamsError(f"'{value}': {self.choices[0]} cannot be combined with others",
+                              field=self.name)
+        return "+".join(c for c in self.choices if c in words)
 
     def _parse_size(self, raw: Any) -> tuple[int, int]:
         items: list[Any]

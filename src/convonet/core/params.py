@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from convonet.core.files import atomic_write_text
+from convonet.core.model_choices import AUGMENTATIONS, BACKBONES
 from convonet.core.param_fields import (
     DuplicateKeyError,
     FieldSpec,
@@ -268,13 +269,13 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
               max=65536),
     FieldSpec("epochs", int, (10,), "passes over the training data", multi=True, min=1,
               max=10000),
-    FieldSpec("init_rate", float, (0.02,), "initial learning rate of SGD", multi=True,
-              min=0.0, min_open=True, max=10.0),
+    FieldSpec("init_rate", float, (0.02,), "initial learning rate of the optimizer",
+              multi=True, min=0.0, min_open=True, max=10.0),
     FieldSpec("decay", float, (0.0,), "time-based learning-rate decay: lr = init_rate / "
               "(1 + decay * epoch)", multi=True, min=0.0, max=100.0),
-    FieldSpec("momentum", float, (0.9,), "SGD momentum", multi=True, min=0.0, max=1.0,
-              max_open=True),
-    FieldSpec("num_filters", int, (32,), "filters in each of the two Conv2D layers",
+    FieldSpec("momentum", float, (0.9,), "SGD momentum (optimizer sgd only)", multi=True,
+              min=0.0, max=1.0, max_open=True),
+    FieldSpec("num_filters", int, (32,), "filters of the (first) Conv2D layers",
               multi=True, min=1, max=4096),
     FieldSpec("kernel_size", int, (3,), "Conv2D kernel height and width", multi=True, min=1,
               max=64, unit="px"),
@@ -282,6 +283,28 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
               max=65536),
     FieldSpec("dropout", float, (0.5,), "dropout rate after the hidden Dense layer",
               multi=True, min=0.0, max=1.0, max_open=True),
+    FieldSpec("batch_norm", str, ("off",), "BatchNormalization after each convolution",
+              multi=True, choices=("off", "on")),
+    FieldSpec("conv_blocks", int, (2,), "Conv2D + 2x2 MaxPool blocks (the seed has 2)",
+              multi=True, min=1, max=4),
+    FieldSpec("filter_growth", str, ("fixed",), "num_filters in every block, or doubled "
+              "per block", multi=True, choices=("fixed", "double")),
+    FieldSpec("augment", str, ("none",), "random changes while training only: left-right "
+              "flip, 10% shift or zoom, 18 degree rotation, 20% contrast", multi=True,
+              choices=("none", *AUGMENTATIONS), combine=True),
+    FieldSpec("optimizer", str, ("sgd",), "sgd (with momentum, the seed's), adam or adamw",
+              multi=True, choices=("sgd", "adam", "adamw")),
+    FieldSpec("weight_decay", float, (0.0,), "decoupled weight decay of the optimizer "
+              "(0 = off)", multi=True, min=0.0, max=1.0),
+    FieldSpec("label_smoothing", float, (0.0,), "label smoothing of the loss (0 = off)",
+              multi=True, min=0.0, max=1.0, max_open=True),
+    FieldSpec("backbone", str, ("none",), "none: the CNN; or a Keras application under the "
+              "Dense head (images >= 32x32)", multi=True, choices=("none", *BACKBONES)),
+    FieldSpec("backbone_weights", str, ("imagenet",), "a backbone's start weights: imagenet "
+              "(downloaded once), none, or a weights file path", multi=True),
+    FieldSpec("frozen_epochs", int, (0,), "a backbone's first epochs train only the head, "
+              "then all is fine-tuned (0 = none)", multi=True, min=0, max=10000,
+              unit="epochs"),
     FieldSpec("validation_split", float, 0.2, "share of the training data held out for "
               "validation in 'training with validation'", min=0.0, min_open=True, max=0.9),
     FieldSpec("cv_folds", int, 3, "cross-validation folds per tuning combination", min=2,

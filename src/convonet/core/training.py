@@ -30,6 +30,7 @@ from convonet.core.data import DataError, stratified_split
 from convonet.core.events import CancelToken, Reporter, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits
+from convonet.core.model_options import backbone_phases
 from convonet.core.params import HyperParams
 from convonet.core.train_callbacks import (
     _CancelCallback,
@@ -161,6 +162,7 @@ class NetTraining:
         callbacks: list[keras.callbacks.Callback] = [
             _EpochSeeds(int(config["seed"])),
             _TimeDecay(config),
+            *backbone_phases(config),
             *extra,
         ]
         early: _EarlyStopping | None = None

@@ -32,11 +32,17 @@ def model_origin(session: Session) -> str:
 
 
 def config_text(config: dict[str, Any] | None) -> str:
-    """The hyper params that shaped a model, as one line."""
+    """The hyper params that shaped a model, as one line: the seed's four, then each
+    model option not at the seed's value (batch norm, augmentation, optimizer ...)."""
     if not config:
         return "architecture read from the file"
-    return (f"filters {config['num_filters']} · kernel {config['kernel_size']} · "
-            f"units {config['num_units']} · dropout {config['dropout']}")
+    from convonet.core.model_options import options_text
+
+    head = f"units {config['num_units']} · dropout {config['dropout']}"
+    if config.get("backbone", "none") == "none":
+        head = f"filters {config['num_filters']} · kernel {config['kernel_size']} · {head}"
+    options = options_text(config)
+    return f"{head} · {options}" if options else head
 
 
 def class_names_text(names: list[str] | None, count: int) -> str:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from convonet.core.model import ARCHITECTURE_FIELDS, build_model
+from convonet.core.model_options import has_phases, make_loss, make_optimizer
 from convonet.core.tuning.errors import CombinationError, _short, failure_reason
 
 BuildFn = Callable[[Mapping[str, Any], tuple[int, int, int], int], keras.Model]
@@ -63,11 +64,12 @@ def _build_flat_model(config: Mapping[str, Any], image_shape: Sequence[int],
                              keras.layers.Reshape(shape), inner], name="tuning_model")
     optimizer = inner.optimizer
     if optimizer is None:
-        optimizer = keras.optimizers.SGD(learning_rate=float(config["init_rate"]),
-                                         momentum=float(config["momentum"]))
+        optimizer = make_optimizer(config)
     else:  # a fresh copy: the inner model's optimizer is bound to the inner compile
         optimizer = optimizer.__class__.from_config(optimizer.get_config())
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    # The wrapper gives one-hot labels: the categorical loss, smoothed as training's.
+    model.compile(optimizer=optimizer, loss=make_loss(config, one_hot=True),
+                  metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -124,7 +126,8 @@ class ModelReuse:
     def model_for(self, config: Mapping[str, Any], image_shape: Sequence[int],
                   n_classes: int, seed: int) -> keras.Model:
         key = self.architecture(config, image_shape, n_classes, seed)
-        if self.model is None or key != self.key:
+        # A fit with a frozen phase changes what it trains part-way: never re-used.
+        if self.model is None or key != self.key or has_phases(config):
             self.release()
             model = _build_flat_model(config, image_shape, n_classes, seed, self.build)
             self.start = [np.array(v.numpy()) for v in self._state(model)]

@@ -22,6 +22,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from convonet.core.events import CancelToken
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import learning_rate_at
+from convonet.core.model_options import backbone_phases
 from convonet.core.train_history import ChanceWatch, chance_accuracy
 from convonet.core.tuning.errors import (
     CombinationDiverged,
@@ -102,6 +103,7 @@ def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
     callbacks: list[keras.callbacks.Callback] = [
         _TimeBasedDecay(cfg),
         _FailOnDivergence(y_train),
+        *backbone_phases(cfg),
     ]
     if cancel is not None:
         callbacks.append(_StopOnCancel(cancel))

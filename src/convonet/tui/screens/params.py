@@ -66,6 +66,7 @@ class ParamsPanel(VerticalScroll):
         border: round $primary 60%; border-title-color: $accent;
         border-subtitle-color: $text-muted;
         padding: 0 1; height: 1fr; width: 1fr;
+        scrollbar-size-vertical: 1;  /* a long hyper params file name keeps its line */
     }
     ParamsPanel:focus { border: round $accent; }
     ParamsPanel#panel-hyper { width: 38; }

@@ -2,7 +2,8 @@
 
 The form is driven by the params' ``FIELDS`` table, so a new field shows up here without a
 change. Each row shows the field's name and unit, an input holding the current value (a
-``Select`` for fields with choices), what it accepts (``FieldSpec.allowed()``) and its help.
+``Select`` for single-valued fields with choices), what it accepts
+(``FieldSpec.allowed()``) and its help.
 A value the core would refuse is marked on its row with the core's own message
 (``ParamsError.message``), and applying is refused until every row is valid.
 
@@ -87,7 +88,7 @@ class FieldRow(Vertical):
         name = f"{spec.name} ({spec.unit})" if spec.unit else spec.name
         with Horizontal():
             yield Label(name, classes="field-name", markup=False)
-            if spec.choices:
+            if spec.choices and not spec.multi:  # a list cannot hold "sgd,adam"
                 options = [(c, c) for c in spec.choices]
                 value = self.text if self.text in spec.choices else spec.choices[0]
                 yield Select(options, value=value, allow_blank=False, compact=True,
