@@ -31,7 +31,8 @@ import numpy as np
 
 from convonet.core.events import Compiling, Reporter, no_report
 
-#: The setting: ``on``, ``off`` or ``auto`` (on for a GPU or TPU, off on a CPU).
+#: The setting: ``on``, ``off`` or ``auto`` (on for a GPU or TPU, off on a CPU); the
+#: benchmarks set it to compare the two.
 ENV = "CONVONET_DEVICE_LOOP"
 #: The data may take at most this share of the device memory still free.
 MEMORY_SHARE = 0.5
@@ -48,9 +49,12 @@ def device_loop_mode() -> str:
 def use_device_loop(nbytes: int) -> tuple[bool, str | None]:
     """Whether to train with the device loop, and why not when the data is the reason.
 
-    Only on the jax backend; ``auto`` takes it on a GPU or TPU (on a CPU ``fit`` was
-    faster, see ``benchmarks/bench_training.py``). The data (``nbytes``) must fit in half
-    the device memory still free; otherwise the second value says so, for a notice.
+    Only on the jax backend; ``auto`` takes it on a GPU or TPU only: on a CPU, XLA runs
+    the convolutions inside a compiled loop several times slower than ``fit``'s one step
+    per batch (``benchmarks/bench_device_loop.py``: 494 s against 58 s for an epoch of
+    10,000 Fashion-MNIST images at batch 64 on 2 cores). The data (``nbytes``) must fit
+    in half the device memory still free; otherwise the second value says so, for a
+    notice.
     """
     if keras.backend.backend() != "jax":
         return False, None
