@@ -187,8 +187,15 @@ def stop_and_resume(ds: Any, results: Path) -> dict[str, Any]:
         if isinstance(event, BatchProgress) and event.epoch == 2:
             cancel.cancel()
 
-    stopped = train(model(), hp, ds, True, results / "stopped", report=stop_in_epoch_2,
-                    cancel=cancel, batch_interval=0.0)
+    from convonet.core import device_loop
+
+    aim = device_loop.CHUNK_SECONDS
+    device_loop.CHUNK_SECONDS = 0.0  # one batch a chunk: the stop lands mid-epoch
+    try:
+        stopped = train(model(), hp, ds, True, results / "stopped",
+                        report=stop_in_epoch_2, cancel=cancel, batch_interval=0.0)
+    finally:
+        device_loop.CHUNK_SECONDS = aim
     resumed = resume(stopped.run, dataset=ds)
     return {"whole": rows(whole.history), "stopped_status": stopped.status,
             "stopped": rows(stopped.history), "resumed_status": resumed.status,

@@ -290,9 +290,11 @@ class DeviceTrainer:
                                                   weights)
             return logs
 
-        chunks.run(chunk, tail, cbs.on_train_batch_begin, cbs.on_train_batch_end,
-                   lambda: bool(self.model.stop_training))
-        self._put_state(box["state"], optimizer=True)
+        try:
+            chunks.run(chunk, tail, cbs.on_train_batch_begin, cbs.on_train_batch_end,
+                       lambda: bool(self.model.stop_training))
+        finally:  # as fit syncs its state when a callback raises mid-epoch
+            self._put_state(box["state"], optimizer=True)
 
     def _compile_begins(self) -> float | None:
         if self._compiled:
