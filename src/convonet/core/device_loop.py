@@ -286,8 +286,10 @@ class DeviceTrainer:
             return logs
 
         def tail() -> Any:
+            started = self._compile_begins()  # the first step when rows < batch size
             box["state"], logs = steps.train_tail(box["state"], data.x, data.y, rest,
                                                   weights)
+            self._compile_ends(started, logs)
             return logs
 
         try:
