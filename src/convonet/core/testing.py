@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -19,6 +19,9 @@ from convonet.core.events import Notice, Reporter, no_report
 from convonet.core.model import ModelError, check_fits, model_io_shape
 from convonet.core.params import DataParams
 from convonet.core.training import DatasetLike
+
+if TYPE_CHECKING:
+    from convonet.core.device_loop import DeviceTrainer
 
 PREDICT_BATCH = 256
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
@@ -199,8 +202,12 @@ class NetTesting:
         if len(dataset.y) == 0:
             raise DataError("the test set is empty; load a test set with images in its "
                             "class folders")
-        logs = self.model.evaluate(dataset.x, dataset.y, batch_size=self.batch_size,
-                                   verbose=0, return_dict=True)
+        device = self._on_device(dataset.x)
+        if device is not None:
+            logs = device.evaluate(dataset.x, dataset.y)
+        else:
+            logs = self.model.evaluate(dataset.x, dataset.y, batch_size=self.batch_size,
+                                       verbose=0, return_dict=True)
         return Evaluation(loss=float(logs["loss"]), accuracy=float(logs["accuracy"]),
                           count=int(len(dataset.y)))
 
@@ -210,9 +217,20 @@ class NetTesting:
         if len(dataset.y) == 0:
             raise DataError("the test set is empty; load a test set with images in its "
                             "class folders")
-        probs = np.asarray(self.model.predict(dataset.x, batch_size=self.batch_size,
-                                              verbose=0), dtype=np.float64)
+        device = self._on_device(dataset.x)
+        outputs = (device.predict(dataset.x) if device is not None else
+                   self.model.predict(dataset.x, batch_size=self.batch_size, verbose=0))
+        probs = np.asarray(outputs, dtype=np.float64)
         return prediction_from(dataset.y, probs, dataset.class_names)
+
+    def _on_device(self, x: np.ndarray) -> DeviceTrainer | None:
+        """The jax device loop for a labelled set, when it is on (``core.device_loop``)."""
+        if keras.backend.backend() != "jax":
+            return None
+        from convonet.core.device_loop import DeviceTrainer, use_device_loop
+
+        use, _ = use_device_loop(x.nbytes)  # too large: Keras streams it, as before
+        return DeviceTrainer(self.model, self.batch_size) if use else None
 
     def classify(self, paths_or_folder: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
                  data_params: DataParams, class_names: Sequence[str] | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 
 from convonet.core.checkpoints import BEST_WEIGHTS, _Backup, _HistoryAppend, checkpoint_epoch
 from convonet.core.data import DataError, stratified_split
-from convonet.core.events import CancelToken, Reporter, no_report
+from convonet.core.events import CancelToken, Notice, Reporter, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits
 from convonet.core.model_options import backbone_phases
@@ -187,11 +187,18 @@ class NetTraining:
         self.model._initial_epoch = None
         try:
             with releasing_traced_gradients():
-                self.model.fit(
-                    x, y, batch_size=batch_size, epochs=epochs, verbose=0,
-                    validation_data=validation, class_weight=class_weight,
-                    callbacks=callbacks, shuffle=True,
-                )
+                if self._on_device(x, validation):
+                    from convonet.core.device_loop import DeviceTrainer
+
+                    DeviceTrainer(self.model, batch_size, self.report).fit(
+                        x, y, epochs=epochs, validation_data=validation,
+                        class_weight=class_weight, callbacks=callbacks)
+                else:
+                    self.model.fit(
+                        x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                        validation_data=validation, class_weight=class_weight,
+                        callbacks=callbacks, shuffle=True,
+                    )
         finally:
             self.model._initial_epoch = None
 
@@ -201,3 +208,17 @@ class NetTraining:
             if early.best_weights is not None:
                 history.restored_epoch = early.best_epoch + 1
         return history
+
+    def _on_device(self, x: np.ndarray,
+                   validation: tuple[np.ndarray, np.ndarray] | None) -> bool:
+        """Whether the jax device loop trains (``core.device_loop``); says why not when the
+        data is too large for the device."""
+        if keras.backend.backend() != "jax":
+            return False
+        from convonet.core.device_loop import use_device_loop
+
+        nbytes = x.nbytes + (validation[0].nbytes if validation is not None else 0)
+        use, reason = use_device_loop(nbytes)
+        if reason is not None:
+            self.report(Notice(reason))
+        return use

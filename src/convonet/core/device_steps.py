@@ -1,0 +1,135 @@
+"""The jitted chunk functions of the device loop (jax backend only; imports jax).
+
+A chunk runs ``count`` whole batches, from batch ``first``, as one ``lax.fori_loop`` on the
+device. Each batch gathers its rows from the arrays already there and calls Keras's own
+``train_step`` / ``test_step`` / ``predict_step`` on the stateless state, so the loss,
+optimizer, metrics and dropout are Keras's. The first batch and the batch count are traced
+values, so one compile serves every chunk, epoch and learning rate.
+
+The last, smaller batch of an epoch (when the batch size does not divide the rows) runs as
+its own step of its own size, as Keras's ``fit`` runs it: a padded batch with zero sample
+weights would be exact for the loss and the optimizer but not for Keras's unweighted
+metrics (``accuracy`` counts every row it is given). Its shape depends on the data set
+only, so it too compiles once. Prediction has no metrics: its last batch is padded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+#: uint8 images are scaled by this one product, as ``core.data.arrays.to_float32`` does.
+_SCALE = np.float32(1.0 / 255.0)
+
+
+class DeviceSet:
+    """Images and labels put on the device once (uint8 stays uint8 there)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
+        self.count = int(len(x))
+        self.x = jax.device_put(x if x.dtype == np.uint8 else np.asarray(x, np.float32))
+        self.y = jax.device_put(np.asarray(y, dtype=np.int32)) if y is not None else None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.x.nbytes) + (int(self.y.nbytes) if self.y is not None else 0)
+
+
+def _images(x: Any, rows: Any) -> Any:
+    batch = x[rows]
+    if batch.dtype == jnp.uint8:
+        return batch.astype(jnp.float32) * _SCALE
+    return batch
+
+
+def metrics_logs(model: keras.Model, metrics_variables: list[Any]) -> dict[str, Any]:
+    """The model's metric results for these metric variable values (traceable)."""
+    mapping = list(zip(model.metrics_variables, metrics_variables, strict=True))
+    with keras.StatelessScope(state_mapping=mapping):
+        logs: dict[str, Any] = model.get_metrics_result()
+    return logs
+
+
+class Steps:
+    """The jitted train, test and predict chunks of one model at one batch size."""
+
+    def __init__(self, model: keras.Model, batch_size: int) -> None:
+        self.model = model
+        self.batch_size = size = int(batch_size)
+
+        def train_rows(state: Any, x: Any, y: Any, rows: Any, class_weights: Any) -> Any:
+            labels = y[rows]
+            return model.train_step(state, (_images(x, rows), labels,
+                                            class_weights[labels]))[1]
+
+        def train_chunk(state: Any, x: Any, y: Any, order: Any, class_weights: Any,
+                        first: Any, count: Any) -> Any:
+            def body(i: Any, state: Any) -> Any:
+                rows = jax.lax.dynamic_slice(order, (i * size,), (size,))
+                return train_rows(state, x, y, rows, class_weights)
+
+            state = jax.lax.fori_loop(first, first + count, body, state)
+            return state, metrics_logs(model, state[3])
+
+        def train_tail(state: Any, x: Any, y: Any, rows: Any, class_weights: Any) -> Any:
+            state = train_rows(state, x, y, rows, class_weights)
+            return state, metrics_logs(model, state[3])
+
+        def test_rows(state: Any, x: Any, y: Any, rows: Any) -> Any:
+            return model.test_step(state, (_images(x, rows), y[rows]))[1]
+
+        def test_chunk(state: Any, x: Any, y: Any, first: Any, count: Any) -> Any:
+            def body(i: Any, state: Any) -> Any:
+                return test_rows(state, x, y, i * size + jnp.arange(size))
+
+            state = jax.lax.fori_loop(first, first + count, body, state)
+            return state, metrics_logs(model, state[2])
+
+        def test_tail(state: Any, x: Any, y: Any) -> Any:
+            # The rows after the last whole batch: a static slice of the data set.
+            start = x.shape[0] - x.shape[0] % size
+            state = test_rows(state, x, y, start + jnp.arange(x.shape[0] - start))
+            return state, metrics_logs(model, state[2])
+
+        def predict_chunk(state: Any, x: Any, out: Any, first: Any, count: Any) -> Any:
+            last = x.shape[0] - 1
+
+            def body(i: Any, out: Any) -> Any:
+                rows = jnp.minimum(i * size + jnp.arange(size), last)
+                probs, _ = model.predict_step(state, (_images(x, rows),))
+                return jax.lax.dynamic_update_slice(
+                    out, probs.astype(out.dtype), (i * size,) + (0,) * (out.ndim - 1))
+
+            return jax.lax.fori_loop(first, first + count, body, out)
+
+        self.train_chunk = jax.jit(train_chunk)
+        self.train_tail = jax.jit(train_tail)
+        self.test_chunk = jax.jit(test_chunk)
+        self.test_tail = jax.jit(test_tail)
+        self.predict_chunk = jax.jit(predict_chunk, donate_argnums=(2,))
+
+    def output_buffer(self, state: Any, data: DeviceSet) -> Any:
+        """Zeros for every prediction of ``data``, padded to whole batches."""
+        size = self.batch_size
+        sample = jax.ShapeDtypeStruct((size, *data.x.shape[1:]), jnp.float32)
+        shape = jax.eval_shape(lambda s, x: self.model.predict_step(s, (x,))[0],
+                               state, sample)
+        batches = -(-data.count // size)
+        return jnp.zeros((batches * size, *shape.shape[1:]), shape.dtype)
+
+
+def steps_for(model: keras.Model, batch_size: int) -> Steps:
+    """The model's chunk functions at this batch size, made once per model and optimizer
+    (kept on the model, so a second training or evaluation does not trace again)."""
+    cache: dict[tuple[int, int], Steps] | None = getattr(model, "_convonet_steps", None)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, "_convonet_steps", cache)  # not a tracked Keras attribute
+    key = (int(batch_size), id(model.optimizer))
+    if key not in cache:
+        cache[key] = Steps(model, batch_size)
+    return cache[key]
