@@ -206,8 +206,10 @@ def main() -> None:
     results = Path(sys.argv[1])
     import jax
 
-    # Every model here has the same architecture: compile each step once for all.
-    jax.config.update("jax_compilation_cache_dir", str(results / "jax-cache"))
+    # Every model here has the same architecture: compile each step once for all. The
+    # test passes a cache folder that outlives the run (compiling is most of its time).
+    cache = os.environ.get("CONVONET_TEST_JAX_CACHE") or str(results / "jax-cache")
+    jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     ds = tiny_set()

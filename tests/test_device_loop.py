@@ -23,6 +23,7 @@ from typing import Any
 
 import keras
 import pytest
+from headless_helpers import jax_test_cache
 
 from convonet.core.device_loop import device_loop_mode, use_device_loop
 
@@ -39,6 +40,7 @@ def checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
            "CONVONET_RESULTS_DIR": str(results / "results"),
            "CONVONET_CACHE_DIR": str(results / "cache"),
            "CONVONET_CONFIG_DIR": str(results / "config"),
+           "CONVONET_TEST_JAX_CACHE": str(jax_test_cache()),
            "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"),
                                           os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(HERE / "device_loop_checks.py"),

@@ -23,7 +23,7 @@ from convonet.core.params import HyperParams, ParamsError
 from convonet.core.training import NetTraining
 from convonet.core.tuning import tune
 from convonet.core.tuning.estimator import _build_flat_model
-from tests.headless_helpers import child_env
+from tests.headless_helpers import child_env, jax_test_cache
 from tests.test_tuning import hp, tiny_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -289,7 +289,11 @@ def test_the_frozen_phase_ends_inside_a_plain_fit() -> None:
 
 
 JAX_CHECK = r"""
-import json, numpy as np, keras
+import json, os, numpy as np, jax, keras
+# compiling is most of this check's time: a cache that outlives the run (the test's)
+jax.config.update("jax_compilation_cache_dir", os.environ["CONVONET_TEST_JAX_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 from convonet.core.model import NetModel
 from convonet.core.model_options import BackboneUnfreeze
 from convonet.core.params import HyperParams
@@ -315,7 +319,8 @@ print(json.dumps({"backend": keras.backend.backend(), "unfrozen_at": unfreeze.un
 
 
 def test_the_unfreeze_and_augmentation_work_on_jax(tmp_path: Path) -> None:
-    env = {**child_env(tmp_path), "KERAS_BACKEND": "jax"}
+    env = {**child_env(tmp_path), "KERAS_BACKEND": "jax",
+           "CONVONET_TEST_JAX_CACHE": str(jax_test_cache())}
     done = subprocess.run([sys.executable, "-c", JAX_CHECK], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
