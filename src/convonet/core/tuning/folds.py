@@ -59,6 +59,8 @@ class _TimeBasedDecay(keras.callbacks.Callback):
     warns under NumPy 2 on every epoch; this only writes it.
     """
 
+    async_safe = True  # an epoch hook only: never the reason Keras dispatches per batch
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__()
         self.config = dict(config)
@@ -69,6 +71,8 @@ class _TimeBasedDecay(keras.callbacks.Callback):
 
 class _FailOnNonFiniteLoss(keras.callbacks.Callback):
     """Raises at the end of an epoch whose loss is NaN/inf (TerminateOnNaN would print)."""
+
+    async_safe = True  # an epoch hook only: never the reason Keras dispatches per batch
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         loss = (logs or {}).get("loss")
