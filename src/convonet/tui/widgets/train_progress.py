@@ -60,6 +60,7 @@ class TrainProgress(Vertical):
         self._begun = False  # begin() ran for the run going on
         self._phase: str | None = None  # "compiling…" / "compiled in 1.4s"
         self._phase_epoch = 0  # the epoch whose lines carry "compiled in …"
+        self._current = 0  # the epoch running now (or next)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="progress-line", markup=False)
@@ -83,7 +84,7 @@ class TrainProgress(Vertical):
         self.bar.display = True
         self.bar.update(total=self.epochs * self.batches, progress=self._done_before)
         self._begun = True
-        self._phase_epoch = initial_epoch + 1
+        self._current = self._phase_epoch = initial_epoch + 1
         self.line.update(f"Epoch {initial_epoch + 1}/{self.epochs} · "
                          f"{self._phase or 'starting…'}")
 
@@ -99,6 +100,7 @@ class TrainProgress(Vertical):
             return
         if seconds is not None:
             self._started += seconds
+        self._phase_epoch = self._current
         self.line.update(f"Epoch {self._phase_epoch}/{self.epochs} · {self._phase}")
 
     def eta(self, done: int, now: float | None = None) -> float | None:
@@ -112,6 +114,7 @@ class TrainProgress(Vertical):
     def show_batch(self, epoch: int, batch: int, logs: Mapping[str, float | None],
                    lr: float | None) -> None:
         done = (epoch - 1) * self.batches + batch
+        self._current = epoch
         self.bar.update(progress=done)
         self.line.update(self._noted(epoch, progress_text(
             epoch, self.epochs, batch, self.batches, self.eta(done), logs, lr)))
@@ -119,6 +122,7 @@ class TrainProgress(Vertical):
     def show_epoch(self, epoch: int, logs: Mapping[str, float | None],
                    lr: float | None) -> None:
         done = epoch * self.batches
+        self._current = min(epoch + 1, self.epochs)
         self.bar.update(progress=done)
         self.line.update(self._noted(epoch, progress_text(
             epoch, self.epochs, self.batches, self.batches, self.eta(done), logs, lr)))
