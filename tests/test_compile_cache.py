@@ -86,3 +86,30 @@ def test_compile_cache_on_jax(tmp_path: Path, cache: str) -> None:
         assert result["cache_dir"] is None
         assert _files(folder) == []
         assert _files(tmp_path / "xdg") == []  # not the default folder either
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_the_cache_off_with_a_notice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process (TensorFlow): the jax backend is pretended, and the folder check comes
+    # before anything of jax is touched.
+    import keras
+
+    from convonet.core import compile_cache
+    from convonet.core.events import Notice
+    from convonet.tasks import execute
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CONVONET_COMPILE_CACHE", str(blocker / "cache"))
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    monkeypatch.setattr(compile_cache, "_set_up", False)
+    monkeypatch.setattr(compile_cache, "_turn_on", lambda folder: pytest.fail("turned on"))
+    events: list[object] = []
+    with pytest.raises(TypeError):
+        execute(object(), report=events.append)  # the notice comes before the task
+    assert len(events) == 1 and isinstance(events[0], Notice)
+    text = events[0].text  # type: ignore[attr-defined]
+    assert text.startswith(f"The compile cache folder {blocker / 'cache'} cannot be written")
+    assert text.endswith("Set CONVONET_COMPILE_CACHE to a writable folder, or to off.")
+    assert compile_cache.ensure_compile_cache() is None
+    assert compile_cache.take_notice() is None  # said once
