@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--settings", default=None,
+                        help="steps:xla pairs, e.g. 1:off,32:off (default: all six)")
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "tf_options.json")
     args = parser.parse_args()
@@ -45,8 +47,10 @@ def main() -> None:
     x = (images[: args.limit].astype(np.float32) / 255.0)[..., None]
     y = labels[: args.limit].astype(np.int64)
     config = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").first()
+    settings = SETTINGS if not args.settings else [
+        (int(a), b == "on") for a, b in (p.split(":") for p in args.settings.split(","))]
     sides = {}
-    for steps, jit in SETTINGS:
+    for steps, jit in settings:
         keras.utils.set_random_seed(int(config["seed"]))
         model = build_model(config, x.shape[1:], 10)
         model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"],
