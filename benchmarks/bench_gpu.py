@@ -1,44 +1,37 @@
-"""GPU, jax backend: the core's epoch time against plain Keras and a stateless scan loop.
+"""GPU, jax backend: the real training path against plain Keras and a raw scan loop.
 
-    python benchmarks/bench_gpu.py --npz datasets/fashion-mnist.npz \
-        [--epochs 3] [--batch-sizes 64,512] [--limit N]
+One command on the GPU machine (see docs/benchmarks.md for what to carry there)::
 
-Three sides train the reference CNN (the sample MNIST hyper params' first values) on the
-Fashion-MNIST training set, for each batch size, with the jax backend:
-- ``plain``: ``model.fit(x, y, verbose=0, shuffle=True)``, what a script would do;
-- ``core``: ``execute(TrainSpec(...))``, the recorded training the app and ``convonet
-  train`` run (a run folder with the start model, a checkpoint and a history row each
-  epoch, the model saved at the end), with a reporter that hands every event to another
-  thread through a queue, as the app's worker does with ``post_message``;
+    benchmarks/gpu_run.sh [--rounds 3] [--epochs 2] [--batch-sizes 64,512] [--limit N]
+
+which installs the carried wheels into a temporary folder and runs this script with
+``KERAS_BACKEND=jax``. Three sides train the reference CNN (the sample MNIST hyper params'
+first values) on the Fashion-MNIST training set, at each batch size, from the same start
+weights:
+- ``plain``: ``model.fit(x, y, verbose=0, shuffle=True)`` with the same learning-rate decay;
+- ``real``: ``execute(TrainSpec(...))``, the recorded training the app and ``convonet
+  train`` run (run folder, checkpoints, history rows, the model saved at the end; on jax the
+  device loop unless ``CONVONET_DEVICE_LOOP=off``), with a reporter that hands every event
+  to another thread through a queue, as the app's worker does;
 - ``scan``: the same Keras model through Keras's stateless API (``stateless_call``,
   ``optimizer.stateless_apply``), one jitted ``lax.scan`` over an epoch's batches with the
-  training set already on the device. A reference for what the hardware can do, not
-  something the app uses; it drops the last partial batch. On a CPU it is several times
-  slower than ``fit`` (XLA's CPU backend runs the convolutions in a loop body poorly;
-  ``--scan-unroll 8`` helps some), so only its accuracy means anything there.
-They alternate epoch runs (plain, core, scan, plain ...); the first round warms up
-(tracing, compiling) and is dropped. Prints the median seconds per epoch, the ratios
-core/plain and core/scan, and each model's accuracy on the 10,000 test images at its final
-epoch (no epoch is chosen; the figure only checks the sides agree); writes
-benchmarks/results/gpu.json.
+  training set already on the device: what the hardware can do, for reference (it drops
+  the last partial batch and keeps the learning rate fixed). On a CPU it is several times
+  slower than ``fit`` (``--scan-unroll 8`` helps some), so only its accuracy means much there.
+Each round runs ``--epochs`` epochs per side in turn (plain, real, scan, plain ...); the
+first round warms up (compiling) and is dropped. Prints the median seconds per epoch, the
+median of the per-round ratios real/plain and real/scan with their spread, and each model's
+accuracy on the 10,000 test images after its last epoch (never an epoch picked on the test
+set). Then, each in a process of its own (``gpu_phases.py``): the first epoch of a new
+process with a cold and then a warm compile cache, and tuning the sample grid
+(``execute(TuneSpec)``) with the device loop off (today's path: fit, no cache) and on.
+Writes benchmarks/results/gpu.json (a run on a CPU writes gpu-cpu-check.json).
 
-The GPU machine has neither TensorFlow nor the Fashion-MNIST package nor a network, so
-the data travels as one ``.npz`` and Keras as wheels. Only ``convonet.core.model``,
-``params``, ``training``, ``events``, the run records and the task layer are imported
-from the project (no textual, no TensorFlow). Here, with Debian's ``dataset-fashion-mnist``::
+``--without-tensorflow`` makes ``import tensorflow`` fail, as on the GPU machine, so a
+check on a machine that has TensorFlow proves the script does not need it::
 
-    echo /.whl/ >> .git/info/exclude
-    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-        --implementation cp --platform manylinux_2_28_x86_64 \
-        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl keras==3.15.1 namex optree typing_extensions
-    python benchmarks/bench_gpu.py --write-npz datasets/fashion-mnist.npz
-
-then on the GPU machine, carrying ``.whl`` and ``datasets/fashion-mnist.npz``::
-
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
-        .whl/*.whl && PYTHONPATH=/tmp/site:src KERAS_BACKEND=jax \
-        python3 benchmarks/bench_gpu.py --npz datasets/fashion-mnist.npz
+    KERAS_BACKEND=jax python benchmarks/bench_gpu.py --without-tensorflow --limit 2000 \
+        --rounds 1 --epochs 1 --batch-sizes 512 --tune-edits '{"epochs": 1, ...}'
 """
 
 from __future__ import annotations
@@ -61,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: Measured on an H200 at batch 64 (the issue's figures), printed beside ours.
-H200_BATCH64_S = {"plain fit": "1.3-1.7", "hand-written jax loop": "0.26",
-                  "stateless scan": "0.30"}
+H200_BATCH64_S = {"plain fit": "1.17-1.57", "convonet train before (fit, run records)":
+                  "1.75-1.89", "device-loop prototype": "0.214", "stateless scan": "0.30"}
 
 
 def write_npz(out: Path) -> None:
@@ -118,12 +111,20 @@ def main() -> None:
     parser.add_argument("--npz", type=Path, default=Path("datasets/fashion-mnist.npz"))
     parser.add_argument("--write-npz", type=Path, metavar="PATH", default=None,
                         help="write the npz from /usr/share/datasets/fashion-mnist and exit")
-    parser.add_argument("--epochs", type=int, default=3, help="epoch runs per side")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per side")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per side per round")
     parser.add_argument("--batch-sizes", default="64,512")
     parser.add_argument("--limit", type=int, default=None,
                         help="training images (default: 60,000)")
     parser.add_argument("--scan-unroll", type=int, default=1,
                         help="steps per iteration of the scan loop (lax.scan's unroll)")
+    parser.add_argument("--tune-edits", default="{}",
+                        help="JSON edits of the sample grid (a quick check: fewer values)")
+    parser.add_argument("--tune-limit", type=int, default=None,
+                        help="training images the tuning reads (default: all)")
+    parser.add_argument("--skip-tune", action="store_true")
+    parser.add_argument("--without-tensorflow", action="store_true",
+                        help="fail any import of tensorflow, as on the GPU machine")
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: benchmarks/results/gpu.json on a "
                         "GPU; a run on a CPU writes gpu-cpu-check.json, never the table's)")
@@ -131,121 +132,129 @@ def main() -> None:
     if args.write_npz is not None:
         write_npz(args.write_npz)  # needs neither jax nor keras
         return
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    run(args.npz, args.limit, args.epochs, batch_sizes, args.scan_unroll, args.out)
+    if args.without_tensorflow:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_common import block_tensorflow
+
+        block_tensorflow()
+    run(args)
 
 
-def run(npz: Path, limit: int | None, epochs: int, batch_sizes: list[int], unroll: int,
-        out: Path | None) -> None:
+def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("KERAS_BACKEND", "jax")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import jax
     import keras
+    from bench_common import ratio_text
+    from gpu_phases import run_phases
 
     if keras.backend.backend() != "jax":
         sys.exit(f"needs KERAS_BACKEND=jax (got {keras.backend.backend()})")
-
     device = jax.devices()[0]
-    if out is None:  # a check on a CPU must not stand in the table as the GPU's numbers
-        out = RESULTS / ("gpu.json" if device.platform == "gpu" else "gpu-cpu-check.json")
+    out = args.out or RESULTS / ("gpu.json" if device.platform == "gpu"
+                                 else "gpu-cpu-check.json")
     print(f"device {device} ({device.device_kind}), keras {keras.__version__}, "
-          f"jax {jax.__version__}", flush=True)
-    train, test = load_npz(npz, limit)
+          f"jax {jax.__version__}, CONVONET_DEVICE_LOOP="
+          f"{os.environ.get('CONVONET_DEVICE_LOOP', '(unset)')}", flush=True)
+    train, test = load_npz(args.npz, args.limit)
     # The scan side's data lives on the device for the whole run, as in the issue's
-    # reference; plain and core get numpy arrays, as the app passes them to fit.
+    # reference; plain and real get numpy arrays, as the app passes them.
     on_device = (jax.device_put(train.x), jax.device_put(train.y.astype(np.int32)))
-    records = Path(tempfile.mkdtemp(prefix="convonet-bench-"))  # the core side's runs
-    results = {str(batch_size): bench_batch_size(batch_size, train, test, on_device, epochs,
-                                                 unroll, records)
-               for batch_size in batch_sizes}
+    records = Path(tempfile.mkdtemp(prefix="convonet-bench-"))  # the real side's runs
+    results = {b: bench_batch_size(int(b), train, test, on_device, args, records)
+               for b in args.batch_sizes.split(",")}
+    phases = run_phases(args.npz, args.limit, int(args.batch_sizes.split(",")[0]),
+                        json.loads(args.tune_edits), args.tune_limit,
+                        args.without_tensorflow, args.skip_tune)
 
-    print(f"\nmedian s/epoch on {len(train.y)} images, {device.device_kind}; test accuracy "
-          f"on {len(test.y)} images at the final epoch ({epochs + 1}; no epoch chosen)")
-    print(f"{'batch':>6} {'plain':>8} {'core':>8} {'scan':>8} {'core/plain':>11} "
-          f"{'core/scan':>10}   accuracy plain / core / scan")
+    print(f"\n{len(train.y)} images, {device.device_kind}, {args.rounds} rounds of "
+          f"{args.epochs} epoch(s) per side; test accuracy on {len(test.y)} images after "
+          "the last epoch")
     for batch, res in results.items():
-        med, acc = res["median_s"], res["test_accuracy"]
-        print(f"{batch:>6} {med['plain']:>8.3f} {med['core']:>8.3f} {med['scan']:>8.3f} "
-              f"{res['ratio_core_over_plain']:>11.3f} {res['ratio_core_over_scan']:>10.2f}"
-              f"   {acc['plain']:.2%} / {acc['core']:.2%} / {acc['scan']:.2%}")
-    print("H200 reference at batch 64 (s/epoch): "
+        med, acc = res["median_s_per_epoch"], res["test_accuracy"]
+        print(f"batch {batch}: s/epoch plain {med['plain']:.3f}, real {med['real']:.3f}, "
+              f"scan {med['scan']:.3f}; real/plain {ratio_text(res['real_over_plain'])}; "
+              f"real/scan {ratio_text(res['real_over_scan'])}; accuracy plain "
+              f"{acc['plain']:.2%}, real {acc['real']:.2%}, scan {acc['scan']:.2%}")
+    print(f"phases: {json.dumps(phases, default=str)}")
+    print("H200 reference at batch 64 (s/epoch, the issue's figures): "
           + ", ".join(f"{k} {v}" for k, v in H200_BATCH64_S.items()))
-
+    print(f"tensorflow imported: {'tensorflow' in sys.modules}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "backend": keras.backend.backend(),
         "device": str(device), "device_kind": device.device_kind,
+        "device_loop": os.environ.get("CONVONET_DEVICE_LOOP"),
         "versions": {"keras": keras.__version__, "jax": jax.__version__},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
-        "images": len(train.y), "test_images": len(test.y), "epoch_runs": epochs,
-        "scan_unroll": unroll,
-        "batch_sizes": results, "h200_batch64_reference_s": H200_BATCH64_S}, indent=2))
+        "images": len(train.y), "test_images": len(test.y), "rounds": args.rounds,
+        "epochs_per_round": args.epochs, "scan_unroll": args.scan_unroll,
+        "batch_sizes": results, "phases": phases,
+        "tensorflow_imported": "tensorflow" in sys.modules,
+        "h200_batch64_reference_s": H200_BATCH64_S}, indent=2, default=str))
     print(f"wrote {out}")
 
 
 def bench_batch_size(batch_size: int, train: Arrays, test: Arrays, on_device: Any,
-                     epochs: int, unroll: int, records: Path) -> dict[str, Any]:
-    """Alternating epoch runs of the three sides at one batch size, and their accuracy."""
+                     args: argparse.Namespace, records: Path) -> dict[str, Any]:
+    """Interleaved rounds of the three sides at one batch size, and their accuracy."""
     import jax
     import keras
-    from bench_common import QueueForwarder  # beside this script
+    from bench_common import QueueForwarder, decay_callback, interleave, pair_stats
 
     from convonet.core.model import build_model
     from convonet.core.params import HyperParams
     from convonet.tasks import execute
     from convonet.tasks.train import TrainSpec
 
+    epochs = args.epochs
     hp = HyperParams.load(ROOT / "app_input" / "mnist_hyper_params.json").edit(
-        epochs=1, batch_size=batch_size, patience=0)
+        epochs=epochs, batch_size=batch_size, patience=0)
     config = hp.first()
     seed = int(config["seed"])
     models = {}
-    for side in ("plain", "core", "scan"):
+    for side in ("plain", "real", "scan"):
         keras.utils.set_random_seed(seed)  # the same start weights on every side
         models[side] = build_model(config, train.image_shape, train.num_classes)
-    scan = ScanTrainer(models["scan"], batch_size, unroll, jax, keras)
-    key = jax.random.PRNGKey(seed)
+    scan = ScanTrainer(models["scan"], batch_size, args.scan_unroll, jax, keras)
+    keys = [jax.random.PRNGKey(seed)]
 
-    times: dict[str, list[float]] = {"plain": [], "core": [], "scan": []}
-    events = 0
-    for r in range(epochs + 1):  # the first round warms up (tracing) and is dropped
+    def plain() -> float:
         keras.utils.set_random_seed(seed)
         t0 = time.perf_counter()
-        models["plain"].fit(train.x, train.y, batch_size=batch_size, epochs=1,
-                            verbose=0, shuffle=True)
-        plain = time.perf_counter() - t0
+        models["plain"].fit(train.x, train.y, batch_size=batch_size, epochs=epochs,
+                            verbose=0, shuffle=True, callbacks=[decay_callback(config)])
+        return (time.perf_counter() - t0) / epochs
 
+    def real() -> float:
         forwarder = QueueForwarder()
         t0 = time.perf_counter()
-        execute(TrainSpec(model=models["core"], hyper_params=hp, dataset=train,
+        execute(TrainSpec(model=models["real"], hyper_params=hp, dataset=train,
                           results_dir=records), report=forwarder)
-        core = time.perf_counter() - t0
+        seconds = (time.perf_counter() - t0) / epochs
         forwarder.close()
-        events += forwarder.seen
+        return seconds
 
-        key, epoch_key = jax.random.split(key)
+    def scanned() -> float:
         t0 = time.perf_counter()
-        loss = scan.epoch(*on_device, epoch_key)  # waits for the device
-        scan_s = time.perf_counter() - t0
+        for _ in range(epochs):
+            keys[0], epoch_key = jax.random.split(keys[0])
+            scan.epoch(*on_device, epoch_key)  # waits for the device
+        return (time.perf_counter() - t0) / epochs
 
-        label = "warm-up" if r == 0 else f"run {r}"
-        print(f"batch {batch_size} {label}: plain {plain:.2f} s, core {core:.2f} s "
-              f"({forwarder.seen} events), scan {scan_s:.2f} s (loss {loss:.3f})",
-              flush=True)
-        if r:
-            for side, seconds in (("plain", plain), ("core", core), ("scan", scan_s)):
-                times[side].append(seconds)
-
+    times = interleave({"plain": plain, "real": real, "scan": scanned}, args.rounds,
+                       f"batch {batch_size} ")
     scan.write_back()
     accuracy = {side: float(model.evaluate(test.x, test.y, batch_size=1024, verbose=0,
                                            return_dict=True)["accuracy"])
                 for side, model in models.items()}
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {"runs_s": times, "median_s": med,
-            "ratio_core_over_plain": med["core"] / med["plain"],
-            "ratio_core_over_scan": med["core"] / med["scan"],
-            "test_accuracy": accuracy, "epochs_trained": epochs + 1,
-            "scan_batches_per_epoch": len(train.y) // batch_size, "events": events}
+    return {"s_per_epoch": times,
+            "median_s_per_epoch": {k: statistics.median(v) for k, v in times.items()},
+            "real_over_plain": pair_stats(times, "real", "plain"),
+            "real_over_scan": pair_stats(times, "real", "scan"),
+            "test_accuracy": accuracy, "epochs_trained": (args.rounds + 1) * epochs,
+            "scan_batches_per_epoch": len(train.y) // batch_size}
 
 
 class ScanTrainer:

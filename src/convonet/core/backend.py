@@ -2,7 +2,8 @@
 and the headless commands' first line.
 
 Importing Keras (and TensorFlow under it) prints start-up noise on stderr; the command line
-calls ``describe_backend`` before the app draws its screen so that noise lands first.
+calls ``describe_backend`` before the app draws its screen so that noise lands first, and
+on jax that is also where the compile cache is turned on.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ def describe_backend() -> str:
     """
     import keras
 
+    from convonet.core.compile_cache import ensure_compile_cache
+
     backend = keras.backend.backend()
+    # Both front ends start here, before a model is built or loaded: on jax the compile
+    # cache must be on before the first compile (the task layer's execute also does it).
+    ensure_compile_cache()
     try:
         device = _device(backend)
     except Exception as exc:  # a broken driver must not stop the app from starting

@@ -63,6 +63,13 @@ class _Backup(keras.callbacks.BackupAndRestore):
     history rows past the checkpoint's epoch are dropped (their epochs run again).
     """
 
+    # BackupAndRestore defines a batch-end hook, which alone turns off Keras's
+    # asynchronous batch dispatch for the whole fit on jax and torch (a per-batch sync).
+    # With save_freq="epoch" that hook only compares the save frequency and returns, so
+    # it is safe on Keras's helper thread; every save runs in the epoch hooks, which
+    # always run on the training thread.
+    async_safe = True
+
     def __init__(self, state: _RunState, backup_dir: Path, history: TrainHistory,
                  history_csv: Path | None) -> None:
         super().__init__(backup_dir=str(backup_dir), double_checkpoint=True,

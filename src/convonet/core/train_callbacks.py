@@ -97,6 +97,9 @@ class _EarlyStopping(keras.callbacks.EarlyStopping):
     not count as "best".
     """
 
+    # Only train, epoch and train-end hooks (always on the training thread), no batch hooks.
+    async_safe = True
+
     def __init__(self, state: _RunState, *, history: TrainHistory | None = None,
                  best_path: Path | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -181,6 +184,9 @@ class _TimeDecay(keras.callbacks.Callback):
     Keras's LearningRateScheduler does the same but reads the variable in a way that
     raises a NumPy 2 DeprecationWarning on every epoch.
     """
+
+    # An epoch hook only (always on the training thread).
+    async_safe = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__()

@@ -52,6 +52,9 @@ class Output:
     log_path: Path | None = None
     backend: str = ""
     notices: list[str] = field(default_factory=list)
+    #: Events a ``--json`` reader may want besides the result (``{"event": "compiled",
+    #: "seconds": 1.4}``); the object gets an ``events`` list only when there are some.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Built now (not at import) so they write to whatever sys.stdout/err are now.
@@ -82,6 +85,8 @@ class Output:
         if self.json_mode:
             obj.setdefault("backend", self.backend or None)
             obj.setdefault("notices", list(self.notices))
+            if self.events:
+                obj.setdefault("events", list(self.events))
             sys.stdout.write(to_json(obj, indent=2) + "\n")
             sys.stdout.flush()
 
@@ -127,6 +132,7 @@ class Display:
             )
         self.tasks: dict[str, TaskID] = {}
         self.searched: list[str] = []  # tuning: the fields that vary, shown per fold
+        self.compiling = False  # a Compiling(seconds=None) is the latest compile event
 
     def __enter__(self) -> Display:
         return self
@@ -176,6 +182,9 @@ class Display:
         if isinstance(event, ev.Notice):
             self.output.notice(event.text, event.level, console=self.console)
             return
+        if isinstance(event, ev.Compiling):
+            self._compiling(event.seconds)
+            return
         if self.progress is None:
             return
         p = self.progress
@@ -183,7 +192,8 @@ class Display:
             self._task("load", f"loading {event.label or 'images'}", event.total, event.done)
         elif isinstance(event, ev.TrainStart):
             self._task("epochs", "epochs", event.epochs, event.initial_epoch)
-            self._task("batches", f"epoch {event.initial_epoch + 1}", event.batches)
+            self._task("batches", f"epoch {event.initial_epoch + 1}"
+                       + (" · compiling…" if self.compiling else ""), event.batches)
         elif isinstance(event, ev.BatchProgress):
             task = self._task("batches", f"epoch {event.epoch}/{event.epochs}",
                               event.batches, event.batch)
@@ -223,6 +233,23 @@ class Display:
         elif isinstance(event, CombinationInvalid):
             self.say(Text(f"invalid, not run: {params_text(event.params, self.searched)}: "
                           f"{event.reason}", style="yellow"))
+
+    def _compiling(self, seconds: float | None) -> None:
+        """The batch bar reads "compiling…" until the step is compiled, then one line."""
+        self.compiling = seconds is None
+        if seconds is not None:
+            self.output.events.append({"event": "compiled", "seconds": round(seconds, 3)})
+            self.say(f"compiled the training step in {seconds:.1f} s")
+        if self.progress is None:
+            return
+        task = self.tasks.get("batches")
+        if task is None:
+            if self.compiling:
+                self._task("batches", "compiling…", None)
+            return
+        description = str(self.progress.tasks[task].description).replace(" · compiling…", "")
+        self.progress.update(task, description=description + (" · compiling…"
+                                                               if self.compiling else ""))
 
 
 def epoch_line(event: Any) -> Text:

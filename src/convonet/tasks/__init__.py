@@ -23,7 +23,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, TypeVar
 
-from convonet.core.events import CancelToken, Reporter, no_report
+from convonet.core.events import CancelToken, Notice, Reporter, no_report
 
 __all__ = ["Status", "execute", "executes"]
 
@@ -71,7 +71,17 @@ def executes(spec_type: type[SpecT]) -> Callable[[Runner], Runner]:
 
 def execute(spec: Any, report: Reporter = no_report, cancel: CancelToken | None = None
             ) -> Any:
-    """Run the task ``spec`` describes, reporting core events; returns its outcome."""
+    """Run the task ``spec`` describes, reporting core events; returns its outcome.
+
+    On the jax backend the first task of a process turns on the compile cache (see
+    ``convonet.core.compile_cache``) before anything is compiled.
+    """
+    from convonet.core.compile_cache import ensure_compile_cache, take_notice
+
+    ensure_compile_cache()
+    notice = take_notice()
+    if notice is not None:
+        report(Notice(notice))
     for name in _TASK_MODULES:
         importlib.import_module(name)
     try:

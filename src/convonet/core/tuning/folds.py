@@ -63,6 +63,8 @@ class _TimeBasedDecay(keras.callbacks.Callback):
     warns under NumPy 2 on every epoch; this only writes it.
     """
 
+    async_safe = True  # an epoch hook only: never the reason Keras dispatches per batch
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__()
         self.config = dict(config)
@@ -83,6 +85,8 @@ class _FailOnDivergence(keras.callbacks.Callback):
         self.watch = ChanceWatch(chance_accuracy(y_train), len(y_train)) \
             if y_train is not None else ChanceWatch(0.0)
         self.check_chance = y_train is not None
+
+    async_safe = True  # an epoch hook only: never the reason Keras dispatches per batch
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         logs = logs or {}

@@ -26,6 +26,7 @@ from textual.widgets import Static
 from convonet.core.events import (
     BatchProgress,
     CancelToken,
+    Compiling,
     EpochEnd,
     LoadProgress,
     Reporter,
@@ -343,6 +344,10 @@ class TrainingScreen(ConvonetScreen):
         elif isinstance(event, TrainStart):
             message.stop()
             self.progress.begin(event.epochs, event.batches, event.initial_epoch)
+        elif isinstance(event, Compiling):
+            message.stop()
+            if not self._stopping:
+                self.progress.show_compiling(event.seconds)
         elif isinstance(event, BatchProgress):
             message.stop()
             if not self._stopping:

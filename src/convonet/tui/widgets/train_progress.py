@@ -1,8 +1,8 @@
 """A training progress line and bar: epoch k/n, batch k/n, ETA, running loss/accuracy, lr.
 
-Fed from the core's events (TrainStart, BatchProgress, EpochEnd) on the UI thread. The ETA
-counts batches over the whole run, so it is right from the first epoch on; validation time
-is folded into the batch rate as it happens.
+Fed from the core's events (TrainStart, Compiling, BatchProgress, EpochEnd) on the UI
+thread. The ETA counts batches over the whole run, so it is right from the first epoch on;
+validation time is folded into the batch rate as it happens, compiling time is left out.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ class TrainProgress(Vertical):
         self.batches = 0
         self._started = 0.0
         self._done_before = 0  # batches done before this run's first epoch (a resumed run)
+        self._begun = False  # begin() ran for the run going on
+        self._phase: str | None = None  # "compiling…" / "compiled in 1.4s"
+        self._phase_epoch = 0  # the epoch whose lines carry "compiled in …"
+        self._current = 0  # the epoch running now (or next)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="progress-line", markup=False)
@@ -79,7 +83,25 @@ class TrainProgress(Vertical):
         self._done_before = initial_epoch * self.batches
         self.bar.display = True
         self.bar.update(total=self.epochs * self.batches, progress=self._done_before)
-        self.line.update(f"Epoch {initial_epoch + 1}/{self.epochs} · starting…")
+        self._begun = True
+        self._current = self._phase_epoch = initial_epoch + 1
+        self.line.update(f"Epoch {initial_epoch + 1}/{self.epochs} · "
+                         f"{self._phase or 'starting…'}")
+
+    def show_compiling(self, seconds: float | None) -> None:
+        """The training step is compiling (``None``), or compiled in ``seconds``.
+
+        The compile time is left out of the ETA's batch rate; "compiled in …" stays on the
+        lines of the epoch it delayed.
+        """
+        self._phase = "compiling…" if seconds is None else f"compiled in {seconds:.1f}s"
+        if not self._begun:
+            self.line.update(self._phase[0].upper() + self._phase[1:])
+            return
+        if seconds is not None:
+            self._started += seconds
+        self._phase_epoch = self._current
+        self.line.update(f"Epoch {self._phase_epoch}/{self.epochs} · {self._phase}")
 
     def eta(self, done: int, now: float | None = None) -> float | None:
         """Seconds left, from the batch rate so far (None before the first batch)."""
@@ -92,25 +114,39 @@ class TrainProgress(Vertical):
     def show_batch(self, epoch: int, batch: int, logs: Mapping[str, float | None],
                    lr: float | None) -> None:
         done = (epoch - 1) * self.batches + batch
+        self._current = epoch
         self.bar.update(progress=done)
-        self.line.update(progress_text(epoch, self.epochs, batch, self.batches,
-                                       self.eta(done), logs, lr))
+        self.line.update(self._noted(epoch, progress_text(
+            epoch, self.epochs, batch, self.batches, self.eta(done), logs, lr)))
 
     def show_epoch(self, epoch: int, logs: Mapping[str, float | None],
                    lr: float | None) -> None:
         done = epoch * self.batches
+        self._current = min(epoch + 1, self.epochs)
         self.bar.update(progress=done)
-        self.line.update(progress_text(epoch, self.epochs, self.batches, self.batches,
-                                       self.eta(done), logs, lr))
+        self.line.update(self._noted(epoch, progress_text(
+            epoch, self.epochs, self.batches, self.batches, self.eta(done), logs, lr)))
+
+    def _noted(self, epoch: int, text: str) -> str:
+        if self._phase is None or epoch != self._phase_epoch:
+            return text
+        return f"{text} · {self._phase}"
 
     def show_text(self, text: str, *, bar: bool | None = None) -> None:
-        """A line of its own (how the last run ended, what to do); ``bar`` shows/hides it."""
+        """A line of its own (how the last run ended, what to do); ``bar`` shows/hides it.
+
+        Also where a new run's first line goes, so the last run's compile phase is gone.
+        """
+        self._begun = False
+        self._phase = None
         self.line.update(text)
         if bar is not None:
             self.bar.display = bar
 
     def show_final(self, text: str, done_batches: int, total_batches: int) -> None:
         """The run ended: the bar shows how far it got, the line how it ended."""
+        self._begun = False
+        self._phase = None
         self.bar.display = True
         self.bar.update(total=max(1, total_batches), progress=done_batches)
         self.line.update(text)
