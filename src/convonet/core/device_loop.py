@@ -16,6 +16,10 @@ metrics are in it, with no recompile) and written back at its end, before valida
 after a ``fit`` epoch. Each epoch's order is ``np.random.permutation`` drawn after the
 epoch-begin hooks, as ``fit`` draws it on jax, so the two walk the same batches.
 
+A set already on the device trains and predicts by row indices too (``fit_rows``,
+``predict_rows``: the tuning folds, ``core.device_folds``); the row blocks are padded to
+the set's size, so the chunks compile once for every subset of it.
+
 This module imports jax only inside the functions that run the loop.
 """
 
