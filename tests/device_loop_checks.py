@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from device_fold_checks import tuning_checks
 from task_helpers import resume, train
 
 from convonet.core.data import Dataset, stratified_split
@@ -221,6 +222,7 @@ def main() -> None:
         "early": lambda: early_stopping(ds),
         "too_large": lambda: too_large(ds),
         "resume": lambda: stop_and_resume(ds, results),
+        "tuning": lambda: tuning_checks(CompileCount),
     }
     out: dict[str, Any] = {"backend": keras.backend.backend(), "seconds": {}}
     for name, check in checks.items():

@@ -133,3 +133,50 @@ def test_tensorflow_keeps_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert use_device_loop(10) == (False, None)
     monkeypatch.setenv("CONVONET_DEVICE_LOOP", "sometimes")
     assert device_loop_mode() == "auto"
+
+
+# ---- tuning folds (core.device_folds; tests/device_fold_checks.py) ----------------------
+# A grid of 2 learning rates x 2 folds, 2 epochs with decay. On the device a fold trains
+# with Keras's own train step on the same batches as the wrapper's fit and predicts with
+# its predict step: the scores agree to float32 rounding (loss rel 1e-5; accuracy exactly,
+# within one test image of 45 should near-equal probabilities tie on another CPU).
+def test_tuning_folds_on_the_device_score_as_the_estimators_do(
+        checks: dict[str, Any]) -> None:
+    tuning = checks["tuning"]
+    on, off = tuning["on"], tuning["off"]
+    assert [(f["combination"], f["fold"]) for f in on["folds"]] == \
+        [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [(f["combination"], f["fold"]) for f in off["folds"]] == \
+        [(f["combination"], f["fold"]) for f in on["folds"]]
+    for a, b in zip(on["folds"], off["folds"], strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+        assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1.01 / 45)
+    assert off["puts"] == 0  # off: the estimator's path, nothing put on the device
+
+
+def test_tuning_puts_the_share_on_the_device_once_and_compiles_once(
+        checks: dict[str, Any]) -> None:
+    tuning = checks["tuning"]
+    assert tuning["on"]["puts"] == 1  # one share for 4 folds of 2 combinations
+    compiles = tuning["compiles"]
+    # 2 learning rates x 2 folds x 2 epochs: one train chunk, one last smaller batch
+    # (13 rows in both folds), one prediction chunk.
+    assert compiles.count("train_chunk") == 1
+    assert compiles.count("train_tail") == 1
+    assert compiles.count("predict_chunk") == 1
+
+
+def test_a_stop_mid_search_on_the_device_keeps_the_finished_folds(
+        checks: dict[str, Any]) -> None:
+    stop = checks["tuning"]["stop"]
+    assert stop["stopped"] is True
+    assert stop["folds"] == checks["tuning"]["on"]["folds"][:1]
+
+
+def test_a_diverging_fold_on_the_device_marks_its_combination_diverged(
+        checks: dict[str, Any]) -> None:
+    diverged = checks["tuning"]["diverged"]
+    [failed] = diverged["failed"]
+    assert failed["combination"] == 0 and failed["diverged"] is True
+    assert "diverged at epoch 1" in failed["reason"]
+    assert [f["combination"] for f in diverged["folds"]] == [1, 1]

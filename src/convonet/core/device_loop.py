@@ -16,6 +16,10 @@ metrics are in it, with no recompile) and written back at its end, before valida
 after a ``fit`` epoch. Each epoch's order is ``np.random.permutation`` drawn after the
 epoch-begin hooks, as ``fit`` draws it on jax, so the two walk the same batches.
 
+A set already on the device trains and predicts by row indices too (``fit_rows``,
+``predict_rows``: the tuning folds, ``core.device_folds``); the row blocks are padded to
+the set's size, so the chunks compile once for every subset of it.
+
 This module imports jax only inside the functions that run the loop.
 """
 
@@ -29,6 +33,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from convonet.core.device_chunks import Chunks, floats
 from convonet.core.events import Compiling, Reporter, no_report
 
 #: The setting: ``on``, ``off`` or ``auto`` (on for a GPU or TPU, off on a CPU); the
@@ -118,63 +123,29 @@ class _Pace:
         self._ready = None
 
 
-def _floats(logs: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(np.asarray(v)) for k, v in logs.items()}
-
-
-def _class_weights(y: np.ndarray, class_weight: Mapping[int, float] | None) -> np.ndarray:
-    """A weight per label (1 where ``class_weight`` names none)."""
+def _class_weights(y: np.ndarray, class_weight: Mapping[int, float] | None,
+                   classes: int = 0) -> np.ndarray:
+    """A weight per label, for at least ``classes`` labels (1 where ``class_weight`` names
+    none)."""
     given = {int(k): float(w) for k, w in (class_weight or {}).items()}
-    weights = np.ones(max([int(np.max(y)) + 1, *(k + 1 for k in given)]), np.float32)
+    weights = np.ones(max([int(np.max(y)) + 1, classes, *(k + 1 for k in given)]),
+                      np.float32)
     for k, w in given.items():
         weights[k] = w
     return weights
 
 
+def _padded(rows: np.ndarray, length: int) -> np.ndarray:
+    """``rows`` as int32, padded with zeros to ``length`` (a shape that does not change
+    with the rows' count, so the chunks that read them compile once)."""
+    out = np.zeros(max(length, len(rows)), np.int32)
+    out[:len(rows)] = rows
+    return out
+
+
 def _write(variables: Sequence[keras.Variable], values: Sequence[Any]) -> None:
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
-
-
-class _Chunks:
-    """The host side of one pass over a data set: dispatch a chunk, then hand the one
-    before it to the batch-end hook (one chunk late), until the batches are done or
-    ``stopped()`` says to stop (checked before each dispatch and after each hook)."""
-
-    def __init__(self, batch_size: int, count: int, pace: _Pace) -> None:
-        self.full = count // batch_size
-        self.tail = count % batch_size > 0
-        self.total = self.full + int(self.tail)
-        self.pace = pace
-
-    def run(self, chunk: Any, tail: Any, begin: Any, end: Any, stopped: Any) -> None:
-        """``chunk(first, count)`` and ``tail()`` dispatch and return the logs."""
-        pending: tuple[int, int, Any] | None = None
-        first = 0
-        self.pace.restart()
-        while first < self.total:
-            begin(first)
-            if stopped():
-                break
-            if first < self.full:
-                count = min(self.pace.size, self.full - first)
-                logs = chunk(first, count)
-            else:
-                count, logs = 1, tail()
-            if pending is not None:
-                self._end(end, pending)
-            pending = (first + count - 1, count, logs)
-            first += count
-            if stopped():
-                break
-        if pending is not None:
-            self._end(end, pending)
-
-    def _end(self, hook: Any, pending: tuple[int, int, Any]) -> None:
-        last, count, logs = pending
-        values = _floats(logs)  # waits for that chunk only
-        self.pace.done(count)
-        hook(last, values)
 
 
 def _never() -> bool:
@@ -187,16 +158,20 @@ def _ignore(batch: int, logs: Mapping[str, float] | None = None) -> None:
 
 class DeviceTrainer:
     """Training, evaluation and prediction of ``model`` on the device (see the module doc).
+
+    With ``one_hot`` (the class count) the model's loss takes one-hot labels; the labels
+    given stay class indices (the device holds those).
     """
 
     def __init__(self, model: keras.Model, batch_size: int,
-                 report: Reporter = no_report) -> None:
+                 report: Reporter = no_report, *, one_hot: int | None = None) -> None:
         from convonet.core.device_steps import steps_for
 
         self.model = model
         self.batch_size = int(batch_size)
         self.report = report
-        self.steps = steps_for(model, batch_size)
+        self.one_hot = one_hot
+        self.steps = steps_for(model, batch_size, one_hot)
         self._compile_started: float | None = None
         self._compiled = False
 
@@ -216,9 +191,21 @@ class DeviceTrainer:
                                      strict=True):
             _write(variables, values)
 
-    def _build(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Build the model, its metrics and optimizer as fit's first batch would."""
-        batch = (np.zeros((1, *x.shape[1:]), np.float32), np.zeros((1,), y.dtype))
+    def _build(self, x: Any, label_dtype: Any, *, fit_rows: int | None = None) -> None:
+        """Build the model, its metrics and optimizer as fit's first batch would.
+
+        To build them, ``fit`` (training ``fit_rows`` rows) peeks at its first shuffled
+        batch, drawing one permutation from NumPy: drawn here too, so that the epochs'
+        permutations stay the same as fit's when nothing reseeds NumPy in between."""
+        m = self.model
+        if fit_rows is not None and (
+                not all(layer.built for layer in m._flatten_layers())
+                or (m._compile_metrics is not None and not m._compile_metrics.built)
+                or (m._compile_loss is not None and not m._compile_loss.built)):
+            np.random.permutation(fit_rows)
+        labels = (np.zeros((1,), label_dtype) if self.one_hot is None
+                  else np.zeros((1, self.one_hot), np.float32))
+        batch = (np.zeros((1, *x.shape[1:]), np.float32), labels)
         self.model._symbolic_build(data_batch=batch)
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
@@ -229,17 +216,33 @@ class DeviceTrainer:
             class_weight: Mapping[int, float] | None = None,
             callbacks: Sequence[keras.callbacks.Callback] = ()) -> Any:
         """``model.fit(x, y, ...)`` with ``shuffle=True``, on the device; returns History."""
-        import jax
-
         from convonet.core.device_steps import DeviceSet
 
-        model = self.model
-        self._build(x, y)
-        data = DeviceSet(x, y)
+        self._build(x, y.dtype, fit_rows=len(x))
         val = DeviceSet(*validation_data) if validation_data is not None else None
-        weights = jax.device_put(_class_weights(y, class_weight))
-        chunks = _Chunks(self.batch_size, data.count, _Pace(-(-data.count
-                                                                // self.batch_size)))
+        return self._fit(DeviceSet(x, y), None, epochs=epochs, validation=val,
+                         class_weight=class_weight, callbacks=callbacks)
+
+    def fit_rows(self, data: Any, rows: np.ndarray, *, epochs: int,
+                 class_weight: Mapping[int, float] | None = None,
+                 callbacks: Sequence[keras.callbacks.Callback] = ()) -> Any:
+        """``model.fit(x[rows], y[rows], ...)`` for a ``DeviceSet`` already on the device
+        (a tuning fold): the same batches, and shapes that do not depend on ``rows``, so
+        one compile serves every fold of the set."""
+        self._build(data.x, np.int32, fit_rows=len(rows))
+        return self._fit(data, np.asarray(rows), epochs=epochs, validation=None,
+                         class_weight=class_weight, callbacks=callbacks)
+
+    def _fit(self, data: Any, rows: np.ndarray | None, *, epochs: int, validation: Any,
+             class_weight: Mapping[int, float] | None,
+             callbacks: Sequence[keras.callbacks.Callback]) -> Any:
+        import jax
+
+        model = self.model
+        labels = data.labels if rows is None else data.labels[rows]
+        weights = jax.device_put(_class_weights(labels, class_weight, self.one_hot or 0))
+        count = len(labels)
+        chunks = Chunks(self.batch_size, count, _Pace(-(-count // self.batch_size)))
         cbs = keras.callbacks.CallbackList(list(callbacks), add_history=True,
                                            add_progbar=False, model=model, verbose=0,
                                            epochs=epochs, steps=chunks.total)
@@ -251,10 +254,10 @@ class DeviceTrainer:
             for epoch in range(model._initial_epoch or 0, epochs):
                 model.reset_metrics()
                 cbs.on_epoch_begin(epoch)
-                self._train_epoch(cbs, chunks, data, weights)
-                training_logs = _floats(model.get_metrics_result())
-                if val is not None:
-                    val_logs = self._validate(cbs, val)
+                self._train_epoch(cbs, chunks, data, rows, weights)
+                training_logs = floats(model.get_metrics_result())
+                if validation is not None:
+                    val_logs = self._validate(cbs, validation)
                     training_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, training_logs)
                 if model.stop_training:
@@ -267,14 +270,20 @@ class DeviceTrainer:
                 cbs.on_train_end(logs=training_logs)
         return model.history
 
-    def _train_epoch(self, cbs: Any, chunks: _Chunks, data: Any, weights: Any) -> None:
+    def _train_epoch(self, cbs: Any, chunks: Chunks, data: Any, rows: np.ndarray | None,
+                     weights: Any) -> None:
         import jax
 
         # The epoch's order, drawn where fit draws it on jax (after the epoch-begin hooks
-        # reseeded NumPy), so both walk the same batches.
-        order = np.random.permutation(data.count).astype(np.int32)
+        # reseeded NumPy), so both walk the same batches; of ``rows`` when given.
+        order = np.random.permutation(chunks.count).astype(np.int32)
+        if rows is not None:
+            order = rows[order].astype(np.int32)
         cut = chunks.full * self.batch_size
-        head, rest = jax.device_put(order[:cut]), jax.device_put(order[cut:])
+        # The whole batches' rows, padded to as many as the data set could have.
+        head = jax.device_put(_padded(order[:cut], data.count // self.batch_size
+                                      * self.batch_size))
+        rest = jax.device_put(order[cut:])
         steps, box = self.steps, {"state": self._state(optimizer=True)}
 
         def chunk(first: int, count: int) -> Any:
@@ -322,7 +331,7 @@ class DeviceTrainer:
         model.reset_metrics()
         self._evaluate_chunks(val, cbs.on_test_batch_begin, cbs.on_test_batch_end,
                               lambda: bool(model.stop_evaluating))
-        logs = _floats(model.get_metrics_result())
+        logs = floats(model.get_metrics_result())
         cbs.on_test_end(logs)
         return logs
 
@@ -339,7 +348,7 @@ class DeviceTrainer:
             box["state"], logs = steps.test_tail(box["state"], data.x, data.y)
             return logs
 
-        chunks = _Chunks(self.batch_size, data.count, _Pace(data.count))
+        chunks = Chunks(self.batch_size, data.count, _Pace(data.count))
         chunks.run(chunk, tail, begin, end, stopped)
         _write(self.model.metrics_variables, box["state"][2])
 
@@ -347,28 +356,43 @@ class DeviceTrainer:
         """``model.evaluate(x, y, return_dict=True)`` on the device."""
         from convonet.core.device_steps import DeviceSet
 
-        self._build(x, y)
+        self._build(x, y.dtype)
         self.model.reset_metrics()
         self._evaluate_chunks(DeviceSet(x, y))
-        return _floats(self.model.get_metrics_result())
+        return floats(self.model.get_metrics_result())
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``model.predict(x)``: every row's outputs, computed on the device."""
         from convonet.core.device_steps import DeviceSet
 
-        model, steps = self.model, self.steps
-        self._build(x, np.zeros(1, np.int32))
-        data = DeviceSet(x)
+        self._build(x, np.int32)
+        return self.predict_rows(DeviceSet(x))
+
+    def predict_rows(self, data: Any, rows: np.ndarray | None = None) -> np.ndarray:
+        """``model.predict(x[rows])`` for a ``DeviceSet`` (all its rows without ``rows``),
+        with shapes that do not depend on ``rows`` (one compile for every fold)."""
+        import jax
+
+        model, steps, size = self.model, self.steps, self.batch_size
+        self._build(data.x, np.int32)
+        count = data.count if rows is None else len(rows)
+        wanted = np.arange(count) if rows is None else np.asarray(rows)
+        # Padded (by repeating the last row) to whole batches of the whole data set.
+        length = -(-data.count // size) * size
+        index = np.full(length, wanted[-1] if count else 0, np.int32)
+        index[:count] = wanted
         state = ([v.value for v in model.trainable_variables],
                  [v.value for v in model.non_trainable_variables])
-        out = steps.output_buffer(state, data)
-        total = -(-data.count // self.batch_size)
+        out = steps.output_buffer(state, data, length)
+        index_on_device = jax.device_put(index)
+        total = -(-count // size)
         pace = _Pace(total)
         first = 0
         while first < total:
-            count = min(pace.size, total - first)
-            out = steps.predict_chunk(state, data.x, out, np.int32(first), np.int32(count))
-            first += count
+            batches = min(pace.size, total - first)
+            out = steps.predict_chunk(state, data.x, index_on_device, out, np.int32(first),
+                                      np.int32(batches))
+            first += batches
             out.block_until_ready()
-            pace.done(count)
-        return np.asarray(out)[:data.count]
+            pace.done(batches)
+        return np.asarray(out)[:count]

@@ -32,7 +32,9 @@ class DeviceSet:
     def __init__(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
         self.count = int(len(x))
         self.x = jax.device_put(x if x.dtype == np.uint8 else np.asarray(x, np.float32))
-        self.y = jax.device_put(np.asarray(y, dtype=np.int32)) if y is not None else None
+        #: The labels on the host too (class weights are looked up there).
+        self.labels = np.asarray(y, dtype=np.int32) if y is not None else None
+        self.y = jax.device_put(self.labels) if self.labels is not None else None
 
     @property
     def nbytes(self) -> int:
@@ -54,16 +56,25 @@ def metrics_logs(model: keras.Model, metrics_variables: list[Any]) -> dict[str, 
     return logs
 
 
-class Steps:
-    """The jitted train, test and predict chunks of one model at one batch size."""
+def _targets(labels: Any, one_hot: int | None) -> Any:
+    """The labels as the model's loss takes them: class indices, or one-hot rows."""
+    return labels if one_hot is None else jax.nn.one_hot(labels, one_hot, dtype=jnp.float32)
 
-    def __init__(self, model: keras.Model, batch_size: int) -> None:
+
+class Steps:
+    """The jitted train, test and predict chunks of one model at one batch size.
+
+    With ``one_hot`` (a class count) the labels on the device stay class indices and each
+    batch's become one-hot rows, for a model whose loss takes those (the tuning's)."""
+
+    def __init__(self, model: keras.Model, batch_size: int,
+                 one_hot: int | None = None) -> None:
         self.model = model
         self.batch_size = size = int(batch_size)
 
         def train_rows(state: Any, x: Any, y: Any, rows: Any, class_weights: Any) -> Any:
             labels = y[rows]
-            return model.train_step(state, (_images(x, rows), labels,
+            return model.train_step(state, (_images(x, rows), _targets(labels, one_hot),
                                             class_weights[labels]))[1]
 
         def train_chunk(state: Any, x: Any, y: Any, order: Any, class_weights: Any,
@@ -80,7 +91,8 @@ class Steps:
             return state, metrics_logs(model, state[3])
 
         def test_rows(state: Any, x: Any, y: Any, rows: Any) -> Any:
-            return model.test_step(state, (_images(x, rows), y[rows]))[1]
+            return model.test_step(state, (_images(x, rows),
+                                           _targets(y[rows], one_hot)))[1]
 
         def test_chunk(state: Any, x: Any, y: Any, first: Any, count: Any) -> Any:
             def body(i: Any, state: Any) -> Any:
@@ -95,11 +107,11 @@ class Steps:
             state = test_rows(state, x, y, start + jnp.arange(x.shape[0] - start))
             return state, metrics_logs(model, state[2])
 
-        def predict_chunk(state: Any, x: Any, out: Any, first: Any, count: Any) -> Any:
-            last = x.shape[0] - 1
-
+        def predict_chunk(state: Any, x: Any, index: Any, out: Any, first: Any,
+                          count: Any) -> Any:
+            # ``index``: the rows to predict, padded to whole batches (``out``'s length).
             def body(i: Any, out: Any) -> Any:
-                rows = jnp.minimum(i * size + jnp.arange(size), last)
+                rows = jax.lax.dynamic_slice(index, (i * size,), (size,))
                 probs, _ = model.predict_step(state, (_images(x, rows),))
                 return jax.lax.dynamic_update_slice(
                     out, probs.astype(out.dtype), (i * size,) + (0,) * (out.ndim - 1))
@@ -110,26 +122,25 @@ class Steps:
         self.train_tail = jax.jit(train_tail)
         self.test_chunk = jax.jit(test_chunk)
         self.test_tail = jax.jit(test_tail)
-        self.predict_chunk = jax.jit(predict_chunk, donate_argnums=(2,))
+        self.predict_chunk = jax.jit(predict_chunk, donate_argnums=(3,))
 
-    def output_buffer(self, state: Any, data: DeviceSet) -> Any:
-        """Zeros for every prediction of ``data``, padded to whole batches."""
-        size = self.batch_size
-        sample = jax.ShapeDtypeStruct((size, *data.x.shape[1:]), jnp.float32)
+    def output_buffer(self, state: Any, data: DeviceSet, length: int) -> Any:
+        """Zeros for ``length`` predictions of ``data``'s rows (whole batches)."""
+        sample = jax.ShapeDtypeStruct((self.batch_size, *data.x.shape[1:]), jnp.float32)
         shape = jax.eval_shape(lambda s, x: self.model.predict_step(s, (x,))[0],
                                state, sample)
-        batches = -(-data.count // size)
-        return jnp.zeros((batches * size, *shape.shape[1:]), shape.dtype)
+        return jnp.zeros((length, *shape.shape[1:]), shape.dtype)
 
 
-def steps_for(model: keras.Model, batch_size: int) -> Steps:
+def steps_for(model: keras.Model, batch_size: int, one_hot: int | None = None) -> Steps:
     """The model's chunk functions at this batch size, made once per model and optimizer
     (kept on the model, so a second training or evaluation does not trace again)."""
-    cache: dict[tuple[int, int], Steps] | None = getattr(model, "_convonet_steps", None)
+    cache: dict[tuple[int, int, int | None], Steps] | None = getattr(
+        model, "_convonet_steps", None)
     if cache is None:
         cache = {}
         object.__setattr__(model, "_convonet_steps", cache)  # not a tracked Keras attribute
-    key = (int(batch_size), id(model.optimizer))
+    key = (int(batch_size), id(model.optimizer), one_hot)
     if key not in cache:
-        cache[key] = Steps(model, batch_size)
+        cache[key] = Steps(model, batch_size, one_hot)
     return cache[key]

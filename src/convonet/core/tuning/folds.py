@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.class_weight import compute_class_weight
 
-from convonet.core.events import CancelToken
+from convonet.core.events import CancelToken, Reporter, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import learning_rate_at
 from convonet.core.model_options import backbone_phases
@@ -122,39 +122,66 @@ def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
 
 
 class FoldRunner:
-    """Fits folds of the tuning share ``X`` (2-D), ``y``; one model kept per architecture."""
+    """Fits folds of the tuning share ``X`` (2-D), ``y``; one model kept per architecture.
+
+    On jax with the device loop on (``core.device_loop.use_device_loop``), folds train
+    and predict on the device (``core.device_folds``), the share put there once; the
+    scores are those of the wrapper's fit and predict. Otherwise each fold fits a clone
+    of the scikit-learn estimator."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, image_shape: tuple[int, int, int],
-                 seed: int, build: BuildFn, cancel: CancelToken) -> None:
+                 seed: int, build: BuildFn, cancel: CancelToken,
+                 report: Reporter = no_report) -> None:
         self.X, self.y, self.image_shape = X, y, image_shape
         self.seed = seed
         self.cancel = cancel
+        self.report = report
         self.reuse = ModelReuse(build)
+        self._device: Any = _UNDECIDED
 
     def estimator(self, config: Mapping[str, Any]) -> keras.wrappers.SKLearnClassifier:
         return make_estimator(config, self.image_shape, self.seed, self.reuse.build,
                               self.reuse)
 
+    def device(self) -> Any:
+        """The share's ``DeviceFolds``, or None for the estimator's path (decided once)."""
+        if self._device is _UNDECIDED:
+            self._device = None
+            if keras.backend.backend() == "jax":
+                from convonet.core.device_folds import DeviceFolds
+
+                self._device = DeviceFolds.for_share(self.X, self.y, self.report)
+        return self._device
+
     def fit_fold(self, estimator: Any, config: Mapping[str, Any], train: np.ndarray,
                  test: np.ndarray) -> dict[str, Any] | None:
         """Fit one clone on one fold and score it; None if a stop cut the fit short."""
-        est = clone(estimator)
+        device = self.device()
+        on_device = device is not None and device.takes(config, train)
+        est: Any = None if on_device else clone(estimator)
         try:
             t0 = time.perf_counter()
             with releasing_traced_gradients():
-                est.fit(self.X[train], self.y[train],
-                        **fit_params(config, self.y[train], self.cancel))
+                if on_device:
+                    model, classes = self._fit_on_device(device, config, train)
+                else:
+                    est.fit(self.X[train], self.y[train],
+                            **fit_params(config, self.y[train], self.cancel))
+                    model, classes = est.model_, est.classes_
             fit_time = time.perf_counter() - t0
             if self.cancel.cancelled:
                 return None
             t1 = time.perf_counter()
-            proba = est.model_.predict(self.X[test], batch_size=int(config["batch_size"]),
-                                       verbose=0)
+            if on_device:
+                proba = device.predict(model, test, int(config["batch_size"]))
+            else:
+                proba = model.predict(self.X[test], batch_size=int(config["batch_size"]),
+                                      verbose=0)
             if not np.isfinite(proba).all():
                 raise CombinationDiverged("diverged: the model predicts NaN")
-            pred = est.classes_[np.argmax(proba, axis=1)]
+            pred = classes[np.argmax(proba, axis=1)]
             accuracy = float(np.mean(pred == self.y[test]))
-            loss = _log_loss(self.y[test], proba, est.classes_)
+            loss = _log_loss(self.y[test], proba, classes)
             score_time = time.perf_counter() - t1
         except CombinationError:
             raise
@@ -168,6 +195,20 @@ class FoldRunner:
         return {"accuracy": accuracy, "loss": loss, "fit_time": fit_time,
                 "score_time": score_time, "train_size": int(len(train)),
                 "test_size": int(len(test))}
+
+    def _fit_on_device(self, device: Any, config: Mapping[str, Any], train: np.ndarray
+                       ) -> tuple[keras.Model, np.ndarray]:
+        """What the estimator's fit does (the reset model, the same arguments and seed),
+        on the rows of the share on the device."""
+        params = fit_params(config, self.y[train], self.cancel)
+        model = self.reuse.model_for(config, self.image_shape, len(device.classes),
+                                     self.seed)
+        device.fit(model, train, **params)
+        return model, device.classes
+
+
+#: Not yet decided whether folds run on the device.
+_UNDECIDED = object()
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:

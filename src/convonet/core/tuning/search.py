@@ -70,7 +70,7 @@ class Tuner:
                                self.image_shape)
         self.splits = list(cv_splitter(hyper_params).split(self.X, self.y))
         self.runner = FoldRunner(self.X, self.y, self.image_shape, self.seed, build,
-                                 self.cancel)
+                                 self.cancel, report)
         self.store = store if store is not None else store_for(run)
         self.max_failures = max(1, int(max_consecutive_failures))
         self.failed_in_a_row: list[str] = []  # reasons, since the last whole combination
