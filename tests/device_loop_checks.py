@@ -229,6 +229,9 @@ def main() -> None:
         started = time.perf_counter()
         out[name] = check()
         out["seconds"][name] = round(time.perf_counter() - started, 1)
+    # Training, validation, testing and tuning on jax never import TensorFlow (its C++
+    # start-up lines would land on the app's screen).
+    out["tensorflow_imported"] = "tensorflow" in sys.modules
     print(json.dumps(out, default=lambda v: None if isinstance(v, float)
                      and math.isnan(v) else str(v)))
 

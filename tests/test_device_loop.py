@@ -180,3 +180,9 @@ def test_a_diverging_fold_on_the_device_marks_its_combination_diverged(
     assert failed["combination"] == 0 and failed["diverged"] is True
     assert "diverged at epoch 1" in failed["reason"]
     assert [f["combination"] for f in diverged["folds"]] == [1, 1]
+
+
+def test_nothing_on_jax_imports_tensorflow(checks: dict[str, Any]) -> None:
+    """keras.utils.set_random_seed imports TensorFlow whenever it is installed; the core
+    seeds through convonet.core.seeding, which leaves it alone on jax."""
+    assert checks["tensorflow_imported"] is False

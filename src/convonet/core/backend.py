@@ -23,11 +23,13 @@ def describe_backend() -> str:
     import keras
 
     from convonet.core.compile_cache import ensure_compile_cache
+    from convonet.core.tensorflow_guard import leave_tensorflow_alone
 
     backend = keras.backend.backend()
     # Both front ends start here, before a model is built or loaded: on jax the compile
     # cache must be on before the first compile (the task layer's execute also does it).
     ensure_compile_cache()
+    leave_tensorflow_alone()
     try:
         device = _device(backend)
     except Exception as exc:  # a broken driver must not stop the app from starting

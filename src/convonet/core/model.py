@@ -36,6 +36,7 @@ from convonet.core.model_options import (
     option,
 )
 from convonet.core.params import HyperParams
+from convonet.core.tensorflow_guard import set_random_seed
 
 
 def build_model(config: Mapping[str, Any], input_shape: tuple[int, int, int],
@@ -128,7 +129,7 @@ class NetModel:
         if problem is not None:
             raise ModelError(problem.message)
         if "seed" in self.config:
-            keras.utils.set_random_seed(int(self.config["seed"]))
+            set_random_seed(int(self.config["seed"]))
         try:
             self.model = build_model(self.config, shape, int(num_classes))
         except (ValueError, OSError) as exc:  # a backbone's weights, named in the text

@@ -32,6 +32,7 @@ from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits
 from convonet.core.model_options import backbone_phases
 from convonet.core.params import HyperParams
+from convonet.core.tensorflow_guard import set_random_seed
 from convonet.core.train_callbacks import (
     _CancelCallback,
     _DivergenceStop,
@@ -153,7 +154,7 @@ class NetTraining:
             history.stopped = True
             return history
 
-        keras.utils.set_random_seed(int(config["seed"]))
+        set_random_seed(int(config["seed"]))
         class_weight = None
         if config.get("class_weight", "none") == "balanced":
             class_weight = balanced_class_weights(y, dataset.num_classes)

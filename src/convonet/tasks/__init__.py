@@ -74,11 +74,14 @@ def execute(spec: Any, report: Reporter = no_report, cancel: CancelToken | None 
     """Run the task ``spec`` describes, reporting core events; returns its outcome.
 
     On the jax backend the first task of a process turns on the compile cache (see
-    ``convonet.core.compile_cache``) before anything is compiled.
+    ``convonet.core.compile_cache``) before anything is compiled, and keeps Keras from
+    importing TensorFlow (``convonet.core.tensorflow_guard``).
     """
     from convonet.core.compile_cache import ensure_compile_cache, take_notice
+    from convonet.core.tensorflow_guard import leave_tensorflow_alone
 
     ensure_compile_cache()
+    leave_tensorflow_alone()
     notice = take_notice()
     if notice is not None:
         report(Notice(notice))

@@ -12,6 +12,7 @@ import numpy as np
 
 from convonet.core.model import ARCHITECTURE_FIELDS, build_model
 from convonet.core.model_options import has_phases, make_loss, make_optimizer
+from convonet.core.tensorflow_guard import set_random_seed
 from convonet.core.tuning.errors import CombinationError, _short, failure_reason
 
 BuildFn = Callable[[Mapping[str, Any], tuple[int, int, int], int], keras.Model]
@@ -42,7 +43,7 @@ def flat_model(X: np.ndarray, y: np.ndarray, config: Mapping[str, Any],
     # a fresh session and seed state for every fit; the caller collects garbage after it
     keras.backend.clear_session(free_memory=False)
     model = _build_flat_model(config, image_shape, int(y.shape[1]), int(seed), build)
-    keras.utils.set_random_seed(int(seed))
+    set_random_seed(int(seed))
     return model
 
 
@@ -51,7 +52,7 @@ def _build_flat_model(config: Mapping[str, Any], image_shape: Sequence[int],
     """Build, compile and build the optimizer (its slots are part of the start state)."""
     # The seed is set right before the weights are made (Keras keeps a global seed
     # generator whose state would otherwise carry over from the fit before).
-    keras.utils.set_random_seed(seed)
+    set_random_seed(seed)
     shape = tuple(int(s) for s in image_shape)
     try:
         inner = build(config, shape, n_classes)  # type: ignore[arg-type]
@@ -140,7 +141,7 @@ class ModelReuse:
             self.reuses += 1
         model.optimizer.learning_rate = float(config["init_rate"])
         model.stop_training = False
-        keras.utils.set_random_seed(seed)
+        set_random_seed(seed)
         return model
 
     @staticmethod
