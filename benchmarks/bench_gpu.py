@@ -53,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
 
-#: Measured on an H200 at batch 64 (the issue's figures), printed beside ours.
+#: Measured on an H200 at batch 64 before the device loop was built, printed beside ours.
 H200_BATCH64_S = {"plain fit": "1.17-1.57", "convonet train before (fit, run records)":
                   "1.75-1.89", "device-loop prototype": "0.214", "stateless scan": "0.30"}
 
@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> None:
           f"jax {jax.__version__}, CONVONET_DEVICE_LOOP="
           f"{os.environ.get('CONVONET_DEVICE_LOOP', '(unset)')}", flush=True)
     train, test = load_npz(args.npz, args.limit)
-    # The scan side's data lives on the device for the whole run, as in the issue's
-    # reference; plain and real get numpy arrays, as the app passes them.
+    # The scan side's data lives on the device for the whole run, as in the prototype
+    # device loop; plain and real get numpy arrays, as the app passes them.
     on_device = (jax.device_put(train.x), jax.device_put(train.y.astype(np.int32)))
     records = Path(tempfile.mkdtemp(prefix="convonet-bench-"))  # the real side's runs
     results = {b: bench_batch_size(int(b), train, test, on_device, args, records)
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> None:
               f"real/scan {ratio_text(res['real_over_scan'])}; accuracy plain "
               f"{acc['plain']:.2%}, real {acc['real']:.2%}, scan {acc['scan']:.2%}")
     print(f"phases: {json.dumps(phases, default=str)}")
-    print("H200 reference at batch 64 (s/epoch, the issue's figures): "
+    print("H200 reference at batch 64 (s/epoch, measured before the device loop was built): "
           + ", ".join(f"{k} {v}" for k, v in H200_BATCH64_S.items()))
     print(f"tensorflow imported: {'tensorflow' in sys.modules}")
     out.parent.mkdir(parents=True, exist_ok=True)
