@@ -49,6 +49,11 @@ class TuneSpec:
     training set default to the run's own copies. ``interrupted`` says, after a stop,
     whether a signal (not the user) stopped it. After ``max_consecutive_failures``
     combinations fail in a row the search ends (``TooManyFailures``).
+
+    ``ray`` chooses where folds run: None (the default) fits them one after another in
+    this process; ``"auto"`` starts a local Ray cluster over this machine's GPUs (or
+    cores); ``"HOST:PORT"`` joins an existing cluster. ``gpus_per_fold`` is each Ray
+    worker's share of a GPU (0.25 packs four folds on one GPU).
     """
 
     hyper_params: HyperParams | None = None
@@ -59,6 +64,8 @@ class TuneSpec:
     results_dir: str | os.PathLike[str] | None = None
     max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES
     interrupted: Callable[[], bool] | None = None
+    ray: str | None = None
+    gpus_per_fold: float = 1.0
 
 
 @dataclass

@@ -52,9 +52,14 @@ from convonet.core.tuning.estimator import BuildFn, ModelReuse, flat_model, make
 from convonet.core.tuning.events import (
     CombinationFailed,
     CombinationInvalid,
+    ExecutorReady,
     FoldEnd,
+    FoldProgress,
+    FoldRequeued,
+    FoldStart,
     RungStart,
     TuneStart,
+    WorkerInfo,
 )
 from convonet.core.tuning.folds import FoldRunner, _log_loss, fit_params
 from convonet.core.tuning.plan import HALVING_FACTOR, STRATEGIES, SearchPlan, halving_schedule
@@ -72,9 +77,11 @@ from convonet.core.tuning.store import FAILURES_DIR, RunStore, SearchStore
 __all__ = [
     "FAILURES_DIR", "HALVING_FACTOR", "MAX_CONSECUTIVE_FAILURES", "STRATEGIES", "TASK",
     "BuildFn", "CombinationDiverged", "CombinationError", "CombinationFailed", "CombinationInvalid",
-    "FatalTuningError", "FoldEnd", "FoldRunner", "InvalidGridError", "ModelReuse",
+    "ExecutorReady", "FatalTuningError", "FoldEnd", "FoldProgress", "FoldRequeued", "FoldStart",
+    "FoldRunner", "InvalidGridError", "ModelReuse",
     "NonFiniteLoss", "RunStore", "RungStart", "SearchPlan", "SearchStore", "TooManyFailures",
     "TuneResult", "TuneStart", "Tuner", "TuningError", "_log_loss", "cv_splitter",
     "failure_reason", "fit_params", "flat_model", "halving_schedule", "make_estimator",
     "quiet_tensorflow_logger", "read_results", "search_recorded", "tune", "tuning_data",
+    "WorkerInfo",
 ]

@@ -50,6 +50,7 @@ class FoldEnd(Event):
     rung: int = 0
     n_resources: int = 0
     resumed: bool = False  # replayed from an earlier run's folds.jsonl, not fitted now
+    worker: str = ""  # the WorkerInfo.name that ran it ("" when it ran in this process)
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,59 @@ class CombinationInvalid(Event):
     reason: str
     resumed: bool = False  # already recorded by an earlier run of this search
 
+
+
+# ---- where folds run (the executor under the search loop) -------------------------------
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One place folds run: a Ray actor, or this process."""
+
+    name: str  # short and unique within a search: "w0", "w1"... ("local" in process)
+    node: str  # the machine: its host name or IP
+    device: str  # what it computes on: "GPU 0", "GPU 1 (1/4)", "CPU x2"
+
+
+@dataclass(frozen=True)
+class ExecutorReady(Event):
+    """Before the first fold: which executor runs the folds, on which workers."""
+
+    executor: str  # "in-process" | "ray"
+    workers: tuple[WorkerInfo, ...]
+    address: str = ""  # the Ray cluster's address ("" in process)
+
+
+@dataclass(frozen=True)
+class FoldStart(Event):
+    """A fold was handed to a worker (in flight until its FoldEnd, failure or requeue)."""
+
+    combination_index: int
+    params: dict[str, Any]
+    fold: int  # 0-based
+    rung: int = 0
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class FoldProgress(Event):
+    """A fold in flight finished a training epoch (streamed back while it runs)."""
+
+    combination_index: int
+    fold: int
+    epoch: int  # 1-based
+    epochs: int
+    loss: float
+    accuracy: float
+    rung: int = 0
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class FoldRequeued(Event):
+    """A worker died (its process killed, its node lost) while fitting this fold; the
+    fold is queued again once (a second loss fails the combination)."""
+
+    combination_index: int
+    fold: int
+    rung: int
+    worker: str
+    reason: str
