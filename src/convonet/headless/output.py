@@ -26,6 +26,13 @@ from rich.progress import (
 from rich.text import Text
 
 from convonet.core.errors import EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+from convonet.executors import (
+    FoldsInFlight,
+    executor_text,
+    fold_text,
+    requeued_text,
+    where_text,
+)
 from convonet.hangup import terminal_gone
 from convonet.rendering import params_text
 
@@ -133,6 +140,8 @@ class Display:
         self.tasks: dict[str, TaskID] = {}
         self.searched: list[str] = []  # tuning: the fields that vary, shown per fold
         self.compiling = False  # a Compiling(seconds=None) is the latest compile event
+        self.flight = FoldsInFlight()  # tuning on Ray workers: which fold runs where
+        self._worker_folds: dict[str, tuple[int | None, int, int]] = {}  # drawn per worker
 
     def __enter__(self) -> Display:
         return self
@@ -185,6 +194,8 @@ class Display:
         if isinstance(event, ev.Compiling):
             self._compiling(event.seconds)
             return
+        if self._where_folds_run(event):
+            return
         if self.progress is None:
             return
         p = self.progress
@@ -224,7 +235,9 @@ class Display:
             self.say(Text(f"[{event.fits_done}/{event.total_fits}] {shown}"
                           f"  fold {event.fold + 1}  accuracy {event.accuracy:.4f}  "
                           f"loss {event.loss:.4f}  {event.seconds:.1f} s"
-                          + ("  (resumed)" if event.resumed else "")))
+                          + ("  (resumed)" if event.resumed else "")
+                          + (f"  on {event.worker}" if self.flight.remote and event.worker
+                             else "")))
         elif isinstance(event, CombinationFailed):
             self._task("fits", "fits", event.total_fits, event.fits_done)
             shown = params_text(event.params, self.searched)
@@ -233,6 +246,55 @@ class Display:
         elif isinstance(event, CombinationInvalid):
             self.say(Text(f"invalid, not run: {params_text(event.params, self.searched)}: "
                           f"{event.reason}", style="yellow"))
+
+    def _where_folds_run(self, event: Event) -> bool:
+        """Executor events (folds on Ray workers): the executor once, a row per worker
+        busy with a fold, a lost worker as a warning, and each in ``--json``'s events.
+        Updates what runs where on any event; True when ``event`` needs nothing more.
+        In process there is nothing to show: the output stays as it always was."""
+        from dataclasses import asdict
+
+        from convonet.core.tuning import ExecutorReady, FoldProgress, FoldRequeued, FoldStart
+
+        own = isinstance(event, (ExecutorReady, FoldStart, FoldProgress, FoldRequeued))
+        if not self.flight.update(event) or not self.flight.remote:
+            return own
+        if own:
+            name = {ExecutorReady: "executor", FoldStart: "fold_start",
+                    FoldProgress: "fold_progress", FoldRequeued: "fold_requeued"}[type(event)]
+            self.output.events.append({"event": name, **asdict(event)})
+        if isinstance(event, ExecutorReady):
+            self.say(executor_text(event))
+        elif isinstance(event, FoldRequeued):
+            self.output.notice(requeued_text(event, self.flight), console=self.console)
+        self._draw_workers()
+        return own
+
+    def _draw_workers(self) -> None:
+        """One bar per worker fitting a fold (its epochs); the fits bar counts them."""
+        if self.progress is None:
+            return
+        p = self.progress
+        for name, slot in self.flight.slots.items():
+            key = f"worker {name}"
+            if not slot.busy:
+                self._worker_folds.pop(name, None)
+                if key in self.tasks:
+                    p.remove_task(self.tasks.pop(key))
+                continue
+            description = f"  {fold_text(slot)} on {where_text(slot.info)}"
+            fold = (slot.combination_index, slot.fold, slot.rung)
+            task = self._task(key, description, slot.epochs or None, slot.epoch)
+            if self._worker_folds.get(name) != fold:  # a new fold: its own clock
+                self._worker_folds[name] = fold
+                p.reset(task, total=slot.epochs or None, completed=slot.epoch,
+                        description=description)
+            p.update(task, info="" if slot.loss is None else
+                     f"loss {slot.loss:.4f}  accuracy {slot.accuracy or 0.0:.4f}")
+        if "fits" in self.tasks:
+            busy = len(self.flight.in_flight())
+            p.update(self.tasks["fits"],
+                     info=f"{busy} fold{'s' if busy != 1 else ''} in flight" if busy else "")
 
     def _compiling(self, seconds: float | None) -> None:
         """The batch bar reads "compiling…" until the step is compiled, then one line."""

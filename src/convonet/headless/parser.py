@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from convonet.executors import INSTALL_RAY, parse_gpus_per_fold, ray_address_from
 from convonet.headless.runner import run_command
 from convonet.noise import LOG_NAME
 
@@ -93,7 +94,9 @@ def _add_tune(commands: Any) -> None:
                 "recorded as it finishes; Ctrl+C keeps the finished folds and --resume "
                 "continues the search.",
                 f"  convonet tune {DEMO_ARGS} --save-best best_hyper_params.json\n"
-                "  convonet tune --resume app_results/runs/20250101-120000-tuning")
+                "  convonet tune --resume app_results/runs/20250101-120000-tuning\n"
+                f"  convonet tune {DEMO_ARGS} --ray            (every GPU of this box)\n"
+                f"  convonet tune {DEMO_ARGS} --ray 10.0.0.1:6379 --gpus-per-fold 0.25")
     _common(p)
     p.add_argument("--search", choices=("grid", "halving"),
                    help="override the params' search strategy")
@@ -101,7 +104,49 @@ def _add_tune(commands: Any) -> None:
     p.add_argument("--save-best", metavar="PATH", type=Path,
                    help="write the hyper params with the best combination applied")
     p.add_argument("--resume", metavar="RUN_DIR", type=Path,
-                   help="continue a stopped or interrupted tuning run")
+                   help="continue a stopped or interrupted tuning run (on the executor "
+                        "these options name, not necessarily the one it started on)")
+    add_executor_options(p)
+
+
+class _RayAction(argparse.Action):
+    """``--ray [ADDRESS]``: the value, else ``RAY_ADDRESS``, else ``auto``, checked now."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        try:
+            setattr(namespace, self.dest, ray_address_from(values))
+        except ValueError as exc:
+            parser.error(str(exc))
+
+
+class _GpuShareAction(argparse.Action):
+    """``--gpus-per-fold F``: 0 < F <= 1, checked now."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        try:
+            setattr(namespace, self.dest, parse_gpus_per_fold(values))
+        except ValueError as exc:
+            parser.error(str(exc))
+
+
+def add_executor_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """``--ray [ADDRESS]`` and ``--gpus-per-fold F``: where tuning folds run (``convonet
+    tune`` and the app). ``suppress``: leave values given before a subcommand alone."""
+    parser.add_argument(
+        "--ray", metavar="ADDRESS", nargs="?", const=None, action=_RayAction,
+        default=argparse.SUPPRESS if suppress else None,
+        help="fit the tuning folds on Ray workers, several at once (needs "
+             f"{INSTALL_RAY}). Without a value: the cluster $RAY_ADDRESS names, else "
+             "'auto', a local Ray cluster over every GPU of this machine; HOST:PORT: the "
+             "running cluster whose head node listens there (run convonet on one of its "
+             "nodes). Default: the folds run one after another in this process")
+    parser.add_argument(
+        "--gpus-per-fold", metavar="F", action=_GpuShareAction,
+        default=argparse.SUPPRESS if suppress else None,
+        help="with --ray: each fold's share of a GPU, above 0 and at most 1 (default 1; "
+             "0.25 packs four small fits on each GPU)")
 
 
 def _add_evaluate(commands: Any) -> None:

@@ -32,6 +32,7 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     folds it has not finished, on its own params and training set.
     """
     folder = results_dir_of(args)
+    ray, gpus_per_fold = executor_of(args)
     resume = resumable_search(args) if args.resume is not None else None
     data_params, hyper_params = load_params(args, output)
     start_keras(output)
@@ -41,12 +42,32 @@ def cmd_tune(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     output.line(dataset_line(train_set, "training set"))
     spec = TuneSpec(hyper_params=hyper_params, data_params=data_params, train_set=train_set,
                     search=args.search, resume=resume, results_dir=folder,
-                    interrupted=runner.signalled)
+                    interrupted=runner.signalled, ray=ray, gpus_per_fold=gpus_per_fold)
     started = time.monotonic()
     outcome = run_spec(runner, spec, "tune", stoppable=True)
     seconds = time.monotonic() - started
     best_base = hyper_params.edit(search=args.search) if args.search else hyper_params
     return present_tuning(args, outcome, best_base, seconds, output, runner)
+
+
+def executor_of(args: argparse.Namespace) -> tuple[str | None, float]:
+    """``--ray`` and ``--gpus-per-fold`` as ``TuneSpec`` takes them, checked before anything
+    is loaded: Ray installed, a GPU share only for folds on Ray."""
+    from convonet.core.errors import UsageError
+    from convonet.executors import ray_missing
+
+    ray: str | None = getattr(args, "ray", None)
+    share: float | None = getattr(args, "gpus_per_fold", None)
+    if ray is None:
+        if share is not None:
+            raise UsageError("--gpus-per-fold applies to folds on Ray workers: add --ray "
+                             "(or --ray HOST:PORT), or leave --gpus-per-fold out")
+        return None, 1.0
+    missing = ray_missing()
+    if missing is not None:
+        raise UsageError(f"--ray: {missing}, or leave --ray out to fit the folds in this "
+                         "process")
+    return ray, 1.0 if share is None else share
 
 
 def resumable_search(args: argparse.Namespace) -> RunFolder:
