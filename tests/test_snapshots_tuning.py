@@ -85,3 +85,35 @@ def test_tuning_screen_finished(snap_compare: Any, make_app: Any, tiny_set: Any,
     controller.tuning = fixed_tune_result()
     app = make_app(session=controller, results_dir="app_results")
     assert snap_compare(app, press=["5"], terminal_size=size)
+
+
+async def _feed_folds_on_ray(pilot: Pilot[Any], tune_records: Any) -> None:
+    """The running search above, its folds on three Ray workers on two nodes: two folds in
+    flight (one two epochs in), one worker idle."""
+    from convonet.core.tuning import ExecutorReady, FoldProgress, FoldStart, WorkerInfo
+    from convonet.tui.screens.tuning import TuningScreen
+
+    await _feed_a_running_search(pilot, tune_records)
+    screen = pilot.app.screen
+    assert isinstance(screen, TuningScreen)
+    _, records = tune_records()
+    params = {r["combination_index"]: r["params"] for r in records}
+    workers = (WorkerInfo("w0", "gpu-node-1", "GPU 0"), WorkerInfo("w1", "gpu-node-1", "GPU 1"),
+               WorkerInfo("w2", "gpu-node-2", "GPU 0 (1/2)"))
+    screen.show_event(ExecutorReady("ray", workers, "10.0.0.1:6379"))
+    screen.show_event(FoldStart(3, params[3], 1, worker="w0"))
+    screen.show_event(FoldProgress(3, 1, epoch=2, epochs=5, loss=0.6931, accuracy=0.7625,
+                                   worker="w0"))
+    screen.show_event(FoldStart(3, params[3], 2, worker="w2"))
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_tuning_screen_on_ray_workers(snap_compare: Any, make_app: Any, tiny_set: Any,
+                                      tune_records: Any, size: tuple[int, int]) -> None:
+    app = make_app(session=_controller(tiny_set), results_dir="app_results")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await _feed_folds_on_ray(pilot, tune_records)
+
+    assert snap_compare(app, run_before=run_before, terminal_size=size)

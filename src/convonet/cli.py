@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from convonet import __version__, keymap, serve
 from convonet.core.errors import ConvonetError, UsageError
 from convonet.core.storage import files_left_open
-from convonet.headless import add_commands, worker_left_running
+from convonet.headless import add_commands, add_executor_options, worker_left_running
 from convonet.noise import LOG_NAME, route_noise_to_log, stderr_to_log
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def _add_tui_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     parser.add_argument("--results-dir", metavar="DIR", type=Path, default=default(None),
                         help="where models and run records go "
                              "(default: $CONVONET_RESULTS_DIR or ./app_results)")
+    add_executor_options(parser, suppress=suppress)  # the tuning screen's r switches too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,7 +203,34 @@ def load_session(args: argparse.Namespace, notices: list[str]) -> Session:
             session.hyper_params = HyperParams.load(hyper_path)
     except ParamsError as exc:
         raise CliError(str(exc)) from None
+    executor_settings(args, session, notices)
     return session
+
+
+def executor_settings(args: argparse.Namespace, session: Session, notices: list[str],
+                      environ: Mapping[str, str] | None = None) -> None:
+    """Where the app's searches fit their folds: ``--ray`` (checked: Ray installed) starts
+    on Ray; without it, in this process, and the tuning screen's switch (r) offers
+    ``RAY_ADDRESS``'s cluster, else a local one."""
+    from convonet.executors import parse_ray_address, ray_missing
+
+    ray: str | None = getattr(args, "ray", None)
+    share: float | None = getattr(args, "gpus_per_fold", None)
+    if share is not None:
+        session.gpus_per_fold = share
+    if ray is not None:
+        missing = ray_missing()
+        if missing is not None:
+            raise CliError(f"--ray: {missing}, or leave --ray out to tune in this process")
+        session.ray = session.ray_address = ray
+        return
+    env = (os.environ if environ is None else environ).get("RAY_ADDRESS", "").strip()
+    if env:
+        try:
+            session.ray_address = parse_ray_address(env, "RAY_ADDRESS")
+        except ValueError as exc:
+            notices.append(f"{exc}. The tuning screen's r offers a local Ray cluster "
+                           "instead.")
 
 
 def demo_params(notices: list[str]) -> tuple[Path, Path] | None:

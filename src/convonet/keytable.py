@@ -117,6 +117,9 @@ TABLE: dict[str, Owner] = {
           tooltip="Put the best combination's values first in the hyper params"),
         K("tuning.strategy", "g", "toggle_strategy", "Grid/halving",
           tooltip="Next search: the full grid or successive halving"),
+        K("tuning.executor", "r", "toggle_executor", "In-process/Ray", show=False,
+          tooltip="Next search: folds one after another in this process, or several at "
+                  "once on Ray workers (every GPU of this machine, or a cluster)"),
     )),
     "sortable_table": Owner("SortableTable", (
         K("table.sort", "o", "cycle_sort", "Sort", tooltip="Sort by the next column"),

@@ -75,6 +75,10 @@ def app_command(args: argparse.Namespace, python: str | None = None) -> str:
         value = getattr(args, option, None)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(Path(value).expanduser().resolve())]
+    for option in ("ray", "gpus_per_fold"):  # where the tabs' searches fit their folds
+        value = getattr(args, option, None)
+        if value is not None:
+            argv += [f"--{option.replace('_', '-')}", str(value)]
     return shlex.join(argv)
 
 

@@ -54,7 +54,7 @@ from convonet.headless.output import (
     epoch_line,
     one_line,
 )
-from convonet.headless.parser import add_commands
+from convonet.headless.parser import add_commands, add_executor_options
 from convonet.headless.runner import (
     Runner,
     Stopped,
@@ -67,7 +67,7 @@ __all__ = [
     "CLASSIFICATIONS_CSV", "COMMANDS", "CONFUSION_CSV", "DEFAULT_RESULTS_DIR", "EXIT_FAILED",
     "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "HISTORY_CSV", "PROG", "REPORT_CSV", "RUN_MODEL",
     "SHOWN_CLASSIFICATIONS", "Display", "Output", "Runner", "Stopped", "UsageError",
-    "add_commands", "dataset_line", "epoch_line", "load_params", "load_trained_model",
-    "one_line", "prep", "refuse_overwrite", "results_dir_of", "run_command", "run_path",
-    "signals_as_interrupt", "start_keras", "worker_left_running",
+    "add_commands", "add_executor_options", "dataset_line", "epoch_line", "load_params",
+    "load_trained_model", "one_line", "prep", "refuse_overwrite", "results_dir_of",
+    "run_command", "run_path", "signals_as_interrupt", "start_keras", "worker_left_running",
 ]

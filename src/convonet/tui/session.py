@@ -60,6 +60,13 @@ class Session:
     prediction: Prediction | None = None
     tuning: TuneResult | None = None
     results_dir: Path = field(default_factory=resolve_results_dir)
+    #: Where the next search fits its folds: None in this process, else the Ray cluster
+    #: (``"auto"``: a local one over this machine's GPUs; ``"HOST:PORT"``: a running one).
+    ray: str | None = None
+    #: The Ray cluster the tuning screen's switch turns to (``--ray``, ``RAY_ADDRESS``).
+    ray_address: str = "auto"
+    #: Each fold's share of a GPU on Ray (0.25: four folds on one GPU).
+    gpus_per_fold: float = 1.0
 
     def set_model(self, model: keras.Model, class_names: list[str] | None,
                   config: dict[str, Any] | None, path: Path | None) -> None:

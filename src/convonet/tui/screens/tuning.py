@@ -2,8 +2,11 @@
 
 Keys: ``t`` Tuning, ``s`` Stop Tuning (in the footer only while a search runs), ``a`` apply
 the best combination to the hyper params, ``g`` switch the strategy of the next search
-between the full grid and successive halving; in a table ``o`` sorts by the next column,
-``O`` flips the order, a header click sorts by that column.
+between the full grid and successive halving, ``r`` (and the palette's "Tuning Executor")
+switch where its folds run, in this process or on Ray workers (the cluster ``convonet
+--ray`` or ``RAY_ADDRESS`` named, else a local one over this machine's GPUs); in a table
+``o`` sorts by the next column, ``O`` flips the order, a header click sorts by that column.
+On Ray a "Workers" panel shows which fold each worker (node, device) fits and its epochs.
 
 Before a search the info lines say how many fits it will run and which fields it searches;
 once it starts, the core's ``TuneStart`` gives the exact count (halving: its schedule). The
@@ -30,6 +33,7 @@ from textual.binding import BindingType
 from textual.widgets import Static
 
 from convonet.core.events import CancelToken, Reporter
+from convonet.executors import choice_text, ray_missing
 from convonet.keytable import bindings
 from convonet.tui.screens.tuning_view import TuningView
 from convonet.tui.session import Aspect
@@ -51,25 +55,28 @@ TASK_NAME = "tuning"
 
 
 def tune_task(train_set: Dataset, hyper_params: HyperParams, results_dir: Path | None,
-              data_params: DataParams | None, *, report: Reporter,
-              cancel: CancelToken) -> TuneResult:
-    """The seed's TuneTask: one search on the training set, recorded in a run folder."""
+              data_params: DataParams | None, *, report: Reporter, cancel: CancelToken,
+              ray: str | None = None, gpus_per_fold: float = 1.0) -> TuneResult:
+    """The seed's TuneTask: one search on the training set, recorded in a run folder; its
+    folds in this process, or on the Ray cluster ``ray`` names."""
     from convonet.tasks import execute
     from convonet.tasks.tune import TuneSpec
 
     spec = TuneSpec(hyper_params=hyper_params, data_params=data_params, train_set=train_set,
-                    results_dir=results_dir)
+                    results_dir=results_dir, ray=ray, gpus_per_fold=gpus_per_fold)
     return execute(spec, report, cancel).result
 
 
-def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken) -> TuneResult:
+def resume_tuning_task(run: Any, *, report: Reporter, cancel: CancelToken,
+                       ray: str | None = None, gpus_per_fold: float = 1.0) -> TuneResult:
     """Continue an interrupted tuning on its own training set (loaded from its data params
     copy) after the checks ``convonet tune --resume`` makes; only the folds its
-    folds.jsonl lacks run."""
+    folds.jsonl lacks run (where the session says now)."""
     from convonet.tasks import execute
     from convonet.tasks.tune import TuneSpec
 
-    return execute(TuneSpec(resume=run), report, cancel).result
+    return execute(TuneSpec(resume=run, ray=ray, gpus_per_fold=gpus_per_fold), report,
+                   cancel).result
 
 
 class TuningScreen(TuningView):
@@ -97,6 +104,12 @@ class TuningScreen(TuningView):
     TuningScreen SortableTable:focus { border-top: solid $accent; }
     TuningScreen.-short SortableTable { scrollbar-size-horizontal: 0; }
     TuningScreen #tune-results { display: none; }
+    TuningScreen #tune-workers {
+        display: none; height: auto; max-height: 10; overflow-y: auto;
+        border: none; border-top: solid $primary-darken-2;
+        border-title-color: $text; border-title-style: bold;
+    }
+    TuningScreen.-remote #tune-workers { display: block; }
     TuningScreen.-has-result #tune-results { display: block; }
     """
 
@@ -144,7 +157,7 @@ class TuningScreen(TuningView):
             if self.running:
                 return "wait for the search to end (or stop it with s)"
             return apply_problem(self.result)
-        if action == "toggle_strategy":
+        if action in ("toggle_strategy", "toggle_executor"):
             return "the search is running" if self.running else None
         if action == "stop_tuning":
             return None if self.running and not self._stopping else "not tuning"
@@ -153,7 +166,7 @@ class TuningScreen(TuningView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_tuning":  # in the footer only while a search runs
             return self.running and not self._stopping
-        if action in ("tune", "apply_best", "toggle_strategy"):
+        if action in ("tune", "apply_best", "toggle_strategy", "toggle_executor"):
             return None if self.blocked_reason(action) else True
         return True
 
@@ -186,7 +199,8 @@ class TuningScreen(TuningView):
         # their paths); no results folder given: the one ``resolve_results_dir`` decides.
         self._job = run_task(self, tune_task, c.train_set, hp,
                              self.app.results_dir, c.data_params,
-                             name=TASK_NAME, description="Tuning")
+                             name=TASK_NAME, description="Tuning", ray=c.ray,
+                             gpus_per_fold=c.gpus_per_fold)
         self.partial.focus()
         self._sync(force=True)
 
@@ -218,7 +232,8 @@ class TuningScreen(TuningView):
         self.query_one("#tune-line", Static).update(
             f"Resuming {run.path.name}: loading its training set…")
         self._job = run_task(self, resume_tuning_task, run, name=TASK_NAME,
-                             description="Resuming tuning")
+                             description="Resuming tuning", ray=self.session.ray,
+                             gpus_per_fold=self.session.gpus_per_fold)
         self.partial.focus()
         self._sync(force=True)
         return True
@@ -230,6 +245,7 @@ class TuningScreen(TuningView):
         self._stopping = False
         self._progress = SearchProgress()
         self._run_dir = ""
+        self.forget_workers()
         c.tuning = None
         self._drawn_result = None
         self.set_class(False, "-has-result")
@@ -277,6 +293,25 @@ class TuningScreen(TuningView):
                     title="Tuning strategy")
         self._sync(force=True)
 
+    def action_toggle_executor(self) -> None:
+        """Where the next search fits its folds: in this process, or on Ray workers."""
+        if self.blocked_reason("toggle_executor"):
+            return
+        c = self.session
+        if c.ray is None:
+            missing = ray_missing()
+            if missing is not None:
+                self.notify(f"{missing}, then start convonet again. Until then the folds "
+                            "run in this process.", title="Tuning executor",
+                            severity="warning", markup=False)
+                return
+            c.ray = c.ray_address
+        else:
+            c.ray = None
+        self.notify(f"next search: the folds run {choice_text(c.ray, c.gpus_per_fold)}",
+                    title="Tuning executor", markup=False)
+        self._sync(force=True)
+
     # ---- events from the search ------------------------------------------------------
     @on(CoreEvent)
     def _core_event(self, message: CoreEvent) -> None:
@@ -294,6 +329,7 @@ class TuningScreen(TuningView):
             return  # an end already handled
         self._job = None
         self._stopping = False
+        self.search_ended()
         result = message.result
         if message.ok and result is not None:
             self.session.tuning = result

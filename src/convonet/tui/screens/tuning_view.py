@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
+from convonet.executors import FoldsInFlight, choice_text, requeued_text, workers_table
 from convonet.tui.screens.base import ConvonetScreen
 from convonet.tui.tuning_text import (
     SearchProgress,
@@ -46,6 +47,7 @@ class TuningView(ConvonetScreen):
         self._run_dir: str = ""
         self._drawn_result: Any = None
         self._search_params: HyperParams | None = None  # the running search's (a resume's)
+        self._flight = FoldsInFlight()  # which fold each worker fits (on Ray)
 
     # ---- what the subclass says ---------------------------------------------------------
     @property
@@ -68,6 +70,9 @@ class TuningView(ConvonetScreen):
             yield Static("", id="tune-status", markup=False)
             yield Static("", id="tune-line", markup=False)
             yield ProgressBar(total=None, show_eta=False, id="tune-bar")
+            workers = Static("", id="tune-workers", markup=False)
+            workers.border_title = "Workers"
+            yield workers  # shown only while folds run outside this process (on Ray)
             partial = SortableTable(id="tune-partial")
             partial.border_title = "Partial Grid Search Results"
             yield partial
@@ -90,7 +95,10 @@ class TuningView(ConvonetScreen):
     def _draw_plan(self) -> None:
         """The info lines between searches: what ``t`` would run now."""
         c = self.session
-        self.query_one("#tune-info", Static).update(info_text(c.hyper_params, c.train_set))
+        text = info_text(c.hyper_params, c.train_set)
+        if c.ray is not None:  # in this process (the default) goes unsaid
+            text += f"\nFolds run {choice_text(c.ray, c.gpus_per_fold)} · r: in this process"
+        self.query_one("#tune-info", Static).update(text)
 
     def _draw_status(self) -> None:
         """One line: why tuning cannot start, or where the results are on disk."""
@@ -133,6 +141,8 @@ class TuningView(ConvonetScreen):
             TuneStart,
         )
 
+        if self._show_where(event):
+            return True
         if isinstance(event, TuneStart):
             self._progress.total = event.total_fits
             self._progress.done = event.fits_done
@@ -181,6 +191,44 @@ class TuningView(ConvonetScreen):
         else:
             return False
         return True
+
+    # ---- where folds run (executor events) ---------------------------------------------
+    def _show_where(self, event: Any) -> bool:
+        """The Workers panel from the executor's events; True when ``event`` needs
+        nothing more. In this process the panel stays hidden (nothing to show)."""
+        from convonet.core.tuning import ExecutorReady, FoldProgress, FoldRequeued, FoldStart
+
+        changed = self._flight.update(event)
+        if isinstance(event, ExecutorReady):
+            self.set_class(self._flight.remote, "-remote")
+        if not self._flight.remote:
+            return isinstance(event, (ExecutorReady, FoldStart, FoldProgress, FoldRequeued))
+        if isinstance(event, FoldRequeued):
+            self.notify(requeued_text(event, self._flight), title="Worker lost",
+                        severity="warning", timeout=10, markup=False)
+        if changed:
+            self._draw_workers()
+        return isinstance(event, (ExecutorReady, FoldStart, FoldProgress, FoldRequeued))
+
+    def _draw_workers(self) -> None:
+        flight = self._flight
+        panel = self.query_one("#tune-workers", Static)
+        busy = len(flight.in_flight())
+        at = f" at {flight.address}" if flight.address else ""
+        panel.border_title = (f"Workers · Ray{at} · {busy} of {len(flight.slots)} "
+                              "fitting a fold")
+        panel.update(workers_table(flight))
+
+    def search_ended(self) -> None:
+        """Nothing runs any more: every worker idle (the panel keeps their counts)."""
+        self._flight.clear()
+        if self._flight.remote:
+            self._draw_workers()
+
+    def forget_workers(self) -> None:
+        """A new search: the panel hides until its executor says where folds run."""
+        self._flight = FoldsInFlight()
+        self.set_class(False, "-remote")
 
     def eta(self) -> float | None:
         """Seconds left: the mean time of the fits run so far times the fits to go."""
