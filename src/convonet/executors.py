@@ -85,7 +85,7 @@ def choice_text(ray: str | None, gpus_per_fold: float) -> str:
     """The executor the next search uses, in words."""
     if ray is None:
         return "in this process"
-    where = "a local Ray cluster (every GPU of this machine)" if ray == AUTO \
+    where = "a local Ray cluster (this machine's GPUs, or its cores)" if ray == AUTO \
         else f"the Ray cluster at {ray}"
     share = "1 GPU" if gpus_per_fold >= 1.0 else f"{gpus_per_fold:g} of a GPU"
     return f"on {where}, {share} per fold"
