@@ -37,11 +37,11 @@ def import_ray() -> Any:
 
 
 # ---- the cluster -----------------------------------------------------------------------
-def connect(ray: Any, address: str) -> tuple[bool, str]:
+def connect(ray: Any, address: str) -> tuple[bool, bool, str]:
     """Join or start the cluster ``address`` names (see ``RayExecutor``); returns
-    (whether this call started it, its address)."""
+    (whether this call connected, whether it started a local cluster, its address)."""
     if ray.is_initialized():
-        return False, _gcs_address(ray)
+        return False, False, _gcs_address(ray)
     target = address
     if address == "auto":
         target = os.environ.get("RAY_ADDRESS", "").strip() or "local"
@@ -58,7 +58,7 @@ def connect(ray: Any, address: str) -> tuple[bool, str]:
             f"cannot {where}: {_short(exc)}; start the cluster with `ray start --head` "
             f"(and `ray start --address HOST:6379` on each other node), then tune with "
             f"--ray HOST:6379 from one of its nodes, or use --ray auto") from exc
-    return target == "local", _gcs_address(ray)
+    return True, target == "local", _gcs_address(ray)
 
 
 def _gcs_address(ray: Any) -> str:
@@ -83,7 +83,9 @@ def worker_options(resources: Mapping[str, float], gpus_per_fold: float,
 
 def worker_env(gpus_per_fold: float, options: Mapping[str, Any]) -> dict[str, str]:
     """The workers' environment: this process's Keras backend and quiet TensorFlow; a
-    worker sharing a GPU takes its memory as it needs it, not all of it up front."""
+    CPU worker's TensorFlow uses as many threads as it has cores (the scores do not
+    change: checked against the in-process search); a worker sharing a GPU takes its
+    memory as it needs it, not all of it up front."""
     import keras
 
     env = {"KERAS_BACKEND": keras.backend.backend(),
@@ -91,7 +93,10 @@ def worker_env(gpus_per_fold: float, options: Mapping[str, Any]) -> dict[str, st
     for name in ("TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS", "CONVONET_DEVICE_LOOP"):
         if name in os.environ:
             env[name] = os.environ[name]
-    if options.get("num_gpus") and gpus_per_fold < 1:
+    if not options.get("num_gpus"):  # its own cores, not every core of the node each
+        env.setdefault("TF_NUM_INTRAOP_THREADS", os.environ.get(
+            "TF_NUM_INTRAOP_THREADS", str(max(1, int(options.get("num_cpus") or 1)))))
+    elif gpus_per_fold < 1:
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     return env

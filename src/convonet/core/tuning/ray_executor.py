@@ -106,7 +106,8 @@ class RayExecutor:
         self.report: Reporter = no_report
         self.workers: list[_Worker] = []
         self.lost: list[str] = []
-        self.started_cluster = False
+        self.connected = False  # this executor called ray.init (and will disconnect)
+        self.started_cluster = False  # ... and that started a local cluster
         self.cluster_address = ""
         self._actor_class: Any = None
         self._share: tuple[Any, ...] = ()
@@ -119,7 +120,8 @@ class RayExecutor:
     def open(self, runner: FoldRunner, cancel: CancelToken, report: Reporter = no_report,
              jobs_hint: int = 0) -> None:
         self.cancel, self.report = cancel, report
-        self.started_cluster, self.cluster_address = connect(self.ray, self.address)
+        self.connected, self.started_cluster, self.cluster_address = connect(
+            self.ray, self.address)
         self._restore_printer = quiet_error_printer()
         resources = self.ray.cluster_resources()
         count, options = worker_options(resources, self.gpus_per_fold,
@@ -318,9 +320,9 @@ class RayExecutor:
             for worker in list(self.workers):
                 self._retire(worker)
             self.workers.clear()
-            if self.started_cluster:
+            if self.connected:  # a local cluster stops; one joined stays up
                 self.ray.shutdown()
-                self.started_cluster = False
+                self.connected = False
         finally:
             if self._restore_printer is not None:
                 self._restore_printer()
