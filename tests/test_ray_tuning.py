@@ -35,6 +35,7 @@ from convonet.core.tuning import (
     FoldStart,
     Tuner,
 )
+from convonet.core.tuning.ray_cluster import worker_env, worker_options
 from convonet.core.tuning.ray_executor import RayExecutorError
 from convonet.tasks import Status, execute
 from convonet.tasks.tune import TuneOutcome, TuneSpec
@@ -218,6 +219,23 @@ def test_without_ray_installed_the_message_says_how_to_get_it(
     assert str(info.value) == ("Tuning on Ray needs the ray package, which is not "
                                "installed: pip install 'convonet[ray]'")
     assert not any(tmp_path.iterdir())  # said before any run folder was made
+
+
+def test_workers_take_the_backend_and_the_thread_settings_of_this_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    env = worker_env(1.0, {"num_cpus": 1})
+    assert env["KERAS_BACKEND"] == keras.backend.backend()
+    assert "TF_NUM_INTRAOP_THREADS" not in env  # TensorFlow's default, as in process
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+    assert worker_env(1.0, {"num_cpus": 1})["TF_NUM_INTRAOP_THREADS"] == "1"
+    shared = worker_env(0.25, {"num_gpus": 0.25, "num_cpus": 1})
+    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert worker_options({"CPU": 8.0, "GPU": 2.0}, 0.25, 1) == (
+        8, {"num_gpus": 0.25, "num_cpus": 1})
+    assert worker_options({"CPU": 6.0}, 1.0, 2) == (3, {"num_cpus": 2})
 
 
 DEFAULT_PATH = textwrap.dedent("""
