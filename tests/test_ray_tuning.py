@@ -1,7 +1,7 @@
 """Tuning folds on Ray: a real local cluster (CPU only), started once for the module.
 
-One search (``ray_search``) serves several tests, as ``failing_grid`` does in
-test_tuning.py: three combinations on two single-core workers, where the test kills the
+One search (``test_a_ray_search_with_killed_workers``) makes several checks: three
+combinations on two single-core workers, where the test kills the
 worker process running combination 0's second fold once and the one running
 combination 1's first fold twice (from the progress events, mid-fold). Its scores are
 compared with the in-process search's on the same data and seeds.
@@ -88,15 +88,18 @@ class Killer:
                 os.kill(self.pids[event.worker], signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def ray_search(cluster: None, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[TuneOutcome, Killer]:
+def test_a_ray_search_with_killed_workers(cluster: None, tmp_path: Path) -> None:
+    """One search, several checks (one test, so that a parallel run fits it once)."""
     killer = Killer({KILL_ONCE: 1, KILL_ALWAYS: 2})
     spec = TuneSpec(hyper_params=params(), train_set=make_tiny_set(), ray="auto",
-                    results_dir=tmp_path_factory.mktemp("results"))
+                    results_dir=tmp_path)
     outcome = execute(spec, report=killer)
     assert isinstance(outcome, TuneOutcome)
-    return outcome, killer
+    ray_search = (outcome, killer)
+    check_ray_folds_score_exactly_as_in_process(ray_search)
+    check_a_killed_worker_requeues_its_fold_once_and_the_search_finishes(ray_search)
+    check_a_fold_that_loses_its_worker_twice_fails_its_combination(ray_search)
+    check_progress_arrives_before_each_fold_ends(ray_search)
 
 
 def fold_scores(folds: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[float, float]]:
@@ -104,7 +107,7 @@ def fold_scores(folds: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[floa
             for f in folds}
 
 
-def test_ray_folds_score_exactly_as_in_process(ray_search: tuple[TuneOutcome, Killer]
+def check_ray_folds_score_exactly_as_in_process(ray_search: tuple[TuneOutcome, Killer]
                                                ) -> None:
     outcome, killer = ray_search
     data = make_tiny_set()
@@ -118,7 +121,7 @@ def test_ray_folds_score_exactly_as_in_process(ray_search: tuple[TuneOutcome, Ki
     assert len(workers) >= 2  # the folds really ran on several workers
 
 
-def test_a_killed_worker_requeues_its_fold_once_and_the_search_finishes(
+def check_a_killed_worker_requeues_its_fold_once_and_the_search_finishes(
         ray_search: tuple[TuneOutcome, Killer]) -> None:
     outcome, killer = ray_search
     assert outcome.status == Status.FINISHED
@@ -139,7 +142,7 @@ def test_a_killed_worker_requeues_its_fold_once_and_the_search_finishes(
     assert ray.is_initialized()  # a cluster the search did not start stays up
 
 
-def test_a_fold_that_loses_its_worker_twice_fails_its_combination(
+def check_a_fold_that_loses_its_worker_twice_fails_its_combination(
         ray_search: tuple[TuneOutcome, Killer]) -> None:
     outcome, killer = ray_search
     [failed] = [e for e in killer.events if isinstance(e, CombinationFailed)]
@@ -156,7 +159,7 @@ def test_a_fold_that_loses_its_worker_twice_fails_its_combination(
     assert "lost its Ray worker twice" in outcome.run.file(rec["traceback"]).read_text()
 
 
-def test_progress_arrives_before_each_fold_ends(ray_search: tuple[TuneOutcome, Killer]
+def check_progress_arrives_before_each_fold_ends(ray_search: tuple[TuneOutcome, Killer]
                                                ) -> None:
     _, killer = ray_search
     events = killer.events
