@@ -315,7 +315,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
          resume_from: RunFolder | str | os.PathLike[str] | None = None,
          data_params: Any = None, build: BuildFn = build_model,
          class_names: Sequence[str] | None = None,
-         max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES) -> TuneResult:
+         max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+         executor: Executor | None = None) -> TuneResult:
     """Tune on images ``x`` (n, h, w, c) and labels ``y`` with ``hyper_params.search``.
 
     For scripts and tests; the app and the commands go through ``convonet.tasks.tune``,
@@ -326,7 +327,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     with ``resume_from`` that run folder is continued, running only the folds its
     folds.jsonl lacks (``hyper_params`` default to the copy saved there). Without any of
     them nothing is written. A stop returns a result with ``stopped=True``; a fatal error
-    raises ``FatalTuningError`` after the partial table is written.
+    raises ``FatalTuningError`` after the partial table is written. ``executor`` runs the
+    folds (default: in this process; ``ray_executor.RayExecutor()`` on Ray).
     """
     records: list[dict[str, Any]] = []
     if resume_from is not None:
@@ -338,7 +340,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     if hyper_params is None:
         raise FatalTuningError("no hyper params given")
     tuner = Tuner(x, y, hyper_params, report=report, cancel=cancel, build=build,
-                  class_names=class_names, max_consecutive_failures=max_consecutive_failures)
+                  class_names=class_names, max_consecutive_failures=max_consecutive_failures,
+                  executor=executor)
     signature = tuner.signature()
     if run is not None and resume_from is not None:
         check_same_search(run, signature)
