@@ -27,6 +27,7 @@ from convonet.core.tuning import (
     TuneResult,
     search_recorded,
 )
+from convonet.core.tuning.executor import Executor
 from convonet.core.tuning.store import check_same_search, mark_resumed
 from convonet.tasks import Status, executes
 from convonet.tasks.common import results_folder, write_skipped_csv
@@ -53,7 +54,9 @@ class TuneSpec:
     ``ray`` chooses where folds run: None (the default) fits them one after another in
     this process; ``"auto"`` starts a local Ray cluster over this machine's GPUs (or
     cores); ``"HOST:PORT"`` joins an existing cluster. ``gpus_per_fold`` is each Ray
-    worker's share of a GPU (0.25 packs four folds on one GPU).
+    worker's share of a GPU (0.25 packs four folds on one GPU); ``cpus_per_fold`` each
+    worker's cores on a cluster without GPUs. With ``"auto"``, ``$RAY_ADDRESS`` (when
+    set) names the cluster to join instead (see ``core.tuning.ray_executor``).
     """
 
     hyper_params: HyperParams | None = None
@@ -66,6 +69,7 @@ class TuneSpec:
     interrupted: Callable[[], bool] | None = None
     ray: str | None = None
     gpus_per_fold: float = 1.0
+    cpus_per_fold: int = 1
 
 
 @dataclass
@@ -160,7 +164,20 @@ def _tuner(train_set: Dataset, hyper_params: HyperParams, spec: TuneSpec,
            report: Reporter, cancel: CancelToken) -> Tuner:
     return Tuner(train_set.x, train_set.y, hyper_params, report=report, cancel=cancel,
                  class_names=train_set.class_names,
-                 max_consecutive_failures=spec.max_consecutive_failures)
+                 max_consecutive_failures=spec.max_consecutive_failures,
+                 executor=executor_for(spec))
+
+
+def executor_for(spec: TuneSpec) -> Executor | None:
+    """The spec's executor: None (in this process) unless ``spec.ray`` names a cluster.
+    Ray is imported here, before any run folder exists, so a missing install is said
+    up front."""
+    if spec.ray is None:
+        return None
+    from convonet.core.tuning.ray_executor import RayExecutor
+
+    return RayExecutor(spec.ray, gpus_per_fold=spec.gpus_per_fold,
+                       cpus_per_worker=spec.cpus_per_fold)
 
 
 def _with_search(hyper_params: HyperParams, search: str | None) -> HyperParams:

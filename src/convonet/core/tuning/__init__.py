@@ -31,8 +31,11 @@ The package splits the search as keras-tuner splits its Oracle from its Tuner:
 ``plan`` (candidates, halving schedule, promotion, combination states; rebuilt from the
 fold records on resume), ``folds`` (fit and score one fold), ``search`` (the loop),
 ``results`` (the ``cv_results_`` table), ``store`` (folds.jsonl and the failures'
-tracebacks), ``errors`` and ``events``. After ``MAX_CONSECUTIVE_FAILURES`` combinations
-fail in a row the search stops (``TooManyFailures``), keeping what finished.
+tracebacks), ``errors`` and ``events``; ``executor`` runs each rung's folds (in this
+process by default; ``ray_executor`` on Ray actors, imported only for a Ray search) and
+``sink`` turns what it reports into the records and events above. After
+``MAX_CONSECUTIVE_FAILURES`` combinations fail in a row the search stops
+(``TooManyFailures``), keeping what finished.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from convonet.core.tuning.events import (
     TuneStart,
     WorkerInfo,
 )
+from convonet.core.tuning.executor import Executor, FoldJob, InProcessExecutor
 from convonet.core.tuning.folds import FoldRunner, _log_loss, fit_params
 from convonet.core.tuning.plan import HALVING_FACTOR, STRATEGIES, SearchPlan, halving_schedule
 from convonet.core.tuning.results import TuneResult, read_results
@@ -77,7 +81,8 @@ from convonet.core.tuning.store import FAILURES_DIR, RunStore, SearchStore
 __all__ = [
     "FAILURES_DIR", "HALVING_FACTOR", "MAX_CONSECUTIVE_FAILURES", "STRATEGIES", "TASK",
     "BuildFn", "CombinationDiverged", "CombinationError", "CombinationFailed", "CombinationInvalid",
-    "ExecutorReady", "FatalTuningError", "FoldEnd", "FoldProgress", "FoldRequeued", "FoldStart",
+    "Executor", "ExecutorReady", "FatalTuningError", "FoldJob", "InProcessExecutor",
+    "FoldEnd", "FoldProgress", "FoldRequeued", "FoldStart",
     "FoldRunner", "InvalidGridError", "ModelReuse",
     "NonFiniteLoss", "RunStore", "RungStart", "SearchPlan", "SearchStore", "TooManyFailures",
     "TuneResult", "TuneStart", "Tuner", "TuningError", "_log_loss", "cv_splitter",

@@ -88,6 +88,8 @@ class WorkerInfo:
     name: str  # short and unique within a search: "w0", "w1"... ("local" in process)
     node: str  # the machine: its host name or IP
     device: str  # what it computes on: "GPU 0", "GPU 1 (1/4)", "CPU x2"
+    node_id: str = ""  # Ray's id of the node (two nodes may share a host name)
+    pid: int = 0  # the worker's process (0 when unknown)
 
 
 @dataclass(frozen=True)

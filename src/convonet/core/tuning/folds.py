@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -100,8 +100,27 @@ class _FailOnDivergence(keras.callbacks.Callback):
             raise CombinationDiverged(f"diverged at epoch {epoch + 1}: {reason}")
 
 
+#: Told after each training epoch of a fold: (epoch 1-based, epochs, the epoch's logs).
+EpochHook = Callable[[int, int, Mapping[str, Any]], None]
+
+
+class _ReportEpochs(keras.callbacks.Callback):
+    """Hands each epoch's logs (loss, accuracy) to ``hook``: a fold's progress."""
+
+    async_safe = True  # an epoch hook only: never the reason Keras dispatches per batch
+
+    def __init__(self, hook: EpochHook, epochs: int) -> None:
+        super().__init__()
+        self.hook = hook
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.hook(epoch + 1, self.epochs, dict(logs or {}))
+
+
 def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
-               cancel: CancelToken | None = None) -> dict[str, Any]:
+               cancel: CancelToken | None = None,
+               on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Arguments for ``SKLearnClassifier.fit`` (constructor ``fit_kwargs`` are lost on clone)."""
     cfg = dict(config)
     callbacks: list[keras.callbacks.Callback] = [
@@ -111,6 +130,8 @@ def fit_params(config: Mapping[str, Any], y_train: np.ndarray | None = None,
     ]
     if cancel is not None:
         callbacks.append(_StopOnCancel(cancel))
+    if on_epoch is not None:  # after the divergence check: a diverged epoch is not progress
+        callbacks.append(_ReportEpochs(on_epoch, int(cfg["epochs"])))
     out: dict[str, Any] = {"epochs": int(cfg["epochs"]), "batch_size": int(cfg["batch_size"]),
                            "verbose": 0, "callbacks": callbacks}
     if cfg.get("class_weight") == "balanced" and y_train is not None:
@@ -154,8 +175,10 @@ class FoldRunner:
         return self._device
 
     def fit_fold(self, estimator: Any, config: Mapping[str, Any], train: np.ndarray,
-                 test: np.ndarray) -> dict[str, Any] | None:
-        """Fit one clone on one fold and score it; None if a stop cut the fit short."""
+                 test: np.ndarray, on_epoch: EpochHook | None = None
+                 ) -> dict[str, Any] | None:
+        """Fit one clone on one fold and score it; None if a stop cut the fit short.
+        ``on_epoch`` hears of each training epoch (the fold's progress)."""
         device = self.device()
         on_device = device is not None and device.takes(config, train)
         est: Any = None if on_device else clone(estimator)
@@ -163,10 +186,10 @@ class FoldRunner:
             t0 = time.perf_counter()
             with releasing_traced_gradients():
                 if on_device:
-                    model, classes = self._fit_on_device(device, config, train)
+                    model, classes = self._fit_on_device(device, config, train, on_epoch)
                 else:
                     est.fit(self.X[train], self.y[train],
-                            **fit_params(config, self.y[train], self.cancel))
+                            **fit_params(config, self.y[train], self.cancel, on_epoch))
                     model, classes = est.model_, est.classes_
             fit_time = time.perf_counter() - t0
             if self.cancel.cancelled:
@@ -196,11 +219,12 @@ class FoldRunner:
                 "score_time": score_time, "train_size": int(len(train)),
                 "test_size": int(len(test))}
 
-    def _fit_on_device(self, device: Any, config: Mapping[str, Any], train: np.ndarray
+    def _fit_on_device(self, device: Any, config: Mapping[str, Any], train: np.ndarray,
+                       on_epoch: EpochHook | None = None
                        ) -> tuple[keras.Model, np.ndarray]:
         """What the estimator's fit does (the reset model, the same arguments and seed),
         on the rows of the share on the device."""
-        params = fit_params(config, self.y[train], self.cancel)
+        params = fit_params(config, self.y[train], self.cancel, on_epoch)
         model = self.reuse.model_for(config, self.image_shape, len(device.classes),
                                      self.seed)
         device.fit(model, train, **params)

@@ -130,9 +130,12 @@ class SearchPlan:
 
     def add_failure(self, rec: dict[str, Any]) -> None:
         """A combination failed at ``rec["fold"]``: the folds it finished in this rung stay
-        counted, those it will not run leave the plan."""
-        self.failed[int(rec["combination_index"])] = rec
-        self.total_fits -= self.n_folds - int(rec["fold"])
+        counted, those it will not run leave the plan (run one after another, the folds
+        before ``rec["fold"]``; on several workers, any of them)."""
+        ci, rung = int(rec["combination_index"]), int(rec["rung"])
+        self.failed[ci] = rec
+        finished = sum((rung, ci, k) in self.folds for k in range(self.n_folds))
+        self.total_fits -= self.n_folds - finished
 
     def skip_failed(self) -> None:
         """A combination that failed in an earlier run of this rung is not retried."""

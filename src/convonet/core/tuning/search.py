@@ -33,9 +33,11 @@ from convonet.core.tuning.events import (
     RungStart,
     TuneStart,
 )
+from convonet.core.tuning.executor import Executor, FoldJob, InProcessExecutor
 from convonet.core.tuning.folds import FoldRunner
 from convonet.core.tuning.plan import SearchPlan
 from convonet.core.tuning.results import TuneResult, build_result
+from convonet.core.tuning.sink import RungSink
 from convonet.core.tuning.store import (
     SearchStore,
     check_same_search,
@@ -54,13 +56,18 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 
 class Tuner:
-    """One search: holds its state so that stop, failure and resume share one loop."""
+    """One search: holds its state so that stop, failure and resume share one loop.
+
+    The folds of each rung run on ``executor`` (default: in this process, one after
+    another); this loop keeps the plan, the ledger and the events whichever runs them.
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, hyper_params: HyperParams, *,
                  report: Reporter = no_report, cancel: CancelToken | None = None,
                  run: RunFolder | None = None, build: BuildFn = build_model,
                  class_names: Sequence[str] | None = None, store: SearchStore | None = None,
-                 max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES) -> None:
+                 max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+                 executor: Executor | None = None) -> None:
         self.hp = hyper_params
         self.report = report
         self.cancel = cancel or CancelToken()
@@ -77,6 +84,8 @@ class Tuner:
         self.order: list[dict[str, Any]] = []  # folds in the order they finished
         self.fits_done = 0
         self.stopped = False
+        self.executor: Executor = executor if executor is not None else InProcessExecutor()
+        self.executor_open = False
 
     # ---- the plan's view, as a search's --------------------------------------------
     @property
@@ -143,7 +152,14 @@ class Tuner:
             try:
                 return self.run_search()
             finally:
-                self.reuse.release()
+                try:
+                    if self.executor_open:
+                        with contextlib.suppress(OSError):
+                            self._record_executor()  # with any worker that replaced one
+                        self.executor.close()
+                finally:
+                    self.executor_open = False
+                    self.reuse.release()
 
     def run_search(self) -> TuneResult:
         plan = self.plan
@@ -163,10 +179,9 @@ class Tuner:
                 self.report(RungStart(rung=rung, rungs=len(plan.schedule),
                                       candidates=len(members), n_resources=n_resources,
                                       total_fits=plan.total_fits, fits_done=self.fits_done))
-            for ci in self.reuse.order(plan.candidates, members, plan.base_config):
-                if not self._run_combination(rung, ci, splits, n_resources):
-                    self.stopped = True
-                    return self.result()
+            if not self._run_rung(rung, members, splits, n_resources):
+                self.stopped = True
+                return self.result()
         return self.result()
 
     def _mark_invalid(self) -> None:
@@ -179,45 +194,53 @@ class Tuner:
             self.report(CombinationInvalid(ci, self.plan.candidates[ci], problem.field,
                                            problem.message, resumed=resumed))
 
-    def _run_combination(self, rung: int, ci: int, splits: Splits, n_resources: int) -> bool:
-        """All folds of one combination; False when the search was stopped."""
+    def _run_rung(self, rung: int, members: list[int], splits: Splits,
+                  n_resources: int) -> bool:
+        """Every fold of the rung not recorded yet, through the executor; the recorded
+        ones are replayed first. False when the search was stopped."""
         plan = self.plan
-        params = plan.candidates[ci]
-        if plan.failed_at(ci, rung):
-            plan.skip_failed()
-            failure = plan.failed[ci]
-            self.report(CombinationFailed(ci, params, str(failure["reason"]), rung=rung,
-                                          fits_done=self.fits_done,
-                                          total_fits=plan.total_fits, resumed=True,
-                                          traceback_file=str(failure.get("traceback", "")),
-                                          diverged=bool(failure.get("diverged"))))
-            return True
-        config = {**plan.base_config, **params}
-        estimator = self.runner.estimator(config)
-        for k, (train, test) in enumerate(splits):
-            done = plan.folds.get((rung, ci, k))
-            if done is not None:  # done by an earlier run: replay it
-                self._fold_done(done, resumed=True)
+        jobs: list[FoldJob] = []
+        left: dict[int, int] = {}  # combination -> its folds still to run in this rung
+        for ci in self.reuse.order(plan.candidates, members, plan.base_config):
+            params = plan.candidates[ci]
+            if plan.failed_at(ci, rung):  # failed in an earlier run: not retried
+                plan.skip_failed()
+                failure = plan.failed[ci]
+                self.report(CombinationFailed(
+                    ci, params, str(failure["reason"]), rung=rung, fits_done=self.fits_done,
+                    total_fits=plan.total_fits, resumed=True,
+                    traceback_file=str(failure.get("traceback", "")),
+                    diverged=bool(failure.get("diverged"))))
                 continue
-            if self.cancel.cancelled:
-                return False
-            try:
-                rec = self.runner.fit_fold(estimator, config, train, test)
-            except CombinationError as exc:
-                self._fail(rung, ci, k, exc)
-                return True
-            if rec is None:  # stopped during the fit: discard it
-                return False
-            rec.update({"kind": "fold", "rung": rung, "n_resources": n_resources,
-                        "combination_index": ci, "params": params, "fold": k,
-                        "time": now_iso()})
-            self.store.record(rec)
-            plan.add_fold(rec)
-            self._fold_done(rec)
-        self.failed_in_a_row.clear()
-        return True
+            config = {**plan.base_config, **params}
+            for k, (train, test) in enumerate(splits):
+                done = plan.folds.get((rung, ci, k))
+                if done is not None:  # done by an earlier run: replay it
+                    self._fold_done(done, resumed=True)
+                else:
+                    jobs.append(FoldJob(rung, ci, k, config, train, test, n_resources))
+                    left[ci] = left.get(ci, 0) + 1
+            if ci not in left:
+                self.failed_in_a_row.clear()
+        if not jobs:
+            return True
+        if self.cancel.cancelled:
+            return False
+        if not self.executor_open:
+            self.executor_open = True
+            self.executor.open(self.runner, self.cancel, self.report, len(jobs))
+            self._record_executor()
+        sink = RungSink(self, left)
+        self.executor.run(jobs, sink)
+        return not any(sink.wanted(job) and job.key not in sink.resolved for job in jobs)
 
-    def _fold_done(self, rec: dict[str, Any], resumed: bool = False) -> None:
+    def _record_executor(self) -> None:
+        """run.json names the executor, the cluster, the nodes and devices used."""
+        if self.run is not None:
+            self.run.update(executor=self.executor.record())
+
+    def _fold_done(self, rec: dict[str, Any], resumed: bool = False,
+                   worker: str = "") -> None:
         self.fits_done += 1
         self.order.append(rec)
         self.report(FoldEnd(combination_index=int(rec["combination_index"]),
@@ -226,9 +249,10 @@ class Tuner:
                             seconds=float(rec["fit_time"]) + float(rec["score_time"]),
                             fits_done=self.fits_done, total_fits=self.plan.total_fits,
                             rung=int(rec["rung"]), n_resources=int(rec["n_resources"]),
-                            resumed=resumed))
+                            resumed=resumed, worker=worker))
 
-    def _fail(self, rung: int, ci: int, fold: int, exc: CombinationError) -> None:
+    def _fail(self, rung: int, ci: int, fold: int, exc: CombinationError,
+              trace: str = "") -> None:
         """Record a failed combination once: its one-line reason in the ledger and the
         table, its full traceback in the store; too many in a row end the search.
 
@@ -239,7 +263,7 @@ class Tuner:
         reason = str(exc)
         diverged = isinstance(exc, CombinationDiverged)
         where = "" if diverged else \
-            self.store.keep_traceback(ci, failure_text(ci, params, rung, fold, exc))
+            self.store.keep_traceback(ci, failure_text(ci, params, rung, fold, exc, trace))
         rec = {"kind": "failed", "rung": rung, "combination_index": ci, "params": params,
                "fold": fold, "reason": reason, "time": now_iso()}
         if diverged:
@@ -262,11 +286,12 @@ class Tuner:
 
 
 def failure_text(ci: int, params: dict[str, Any], rung: int, fold: int,
-                 exc: BaseException) -> str:
-    """A failed combination's traceback file: what failed where, then the whole chain."""
+                 exc: BaseException, trace: str = "") -> str:
+    """A failed combination's traceback file: what failed where, then the whole chain
+    (``trace``, when it happened in another process)."""
     head = (f"combination {ci}: {json.dumps(params, sort_keys=True)}\n"
             f"rung {rung}, fold {fold}\nreason: {exc}\ntime: {now_iso()}\n\n")
-    return head + "".join(traceback.format_exception(exc))
+    return head + (trace or "".join(traceback.format_exception(exc)))
 
 
 @contextlib.contextmanager
@@ -290,7 +315,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
          resume_from: RunFolder | str | os.PathLike[str] | None = None,
          data_params: Any = None, build: BuildFn = build_model,
          class_names: Sequence[str] | None = None,
-         max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES) -> TuneResult:
+         max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+         executor: Executor | None = None) -> TuneResult:
     """Tune on images ``x`` (n, h, w, c) and labels ``y`` with ``hyper_params.search``.
 
     For scripts and tests; the app and the commands go through ``convonet.tasks.tune``,
@@ -301,7 +327,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     with ``resume_from`` that run folder is continued, running only the folds its
     folds.jsonl lacks (``hyper_params`` default to the copy saved there). Without any of
     them nothing is written. A stop returns a result with ``stopped=True``; a fatal error
-    raises ``FatalTuningError`` after the partial table is written.
+    raises ``FatalTuningError`` after the partial table is written. ``executor`` runs the
+    folds (default: in this process; ``ray_executor.RayExecutor()`` on Ray).
     """
     records: list[dict[str, Any]] = []
     if resume_from is not None:
@@ -313,7 +340,8 @@ def tune(x: np.ndarray, y: np.ndarray, hyper_params: HyperParams | None = None, 
     if hyper_params is None:
         raise FatalTuningError("no hyper params given")
     tuner = Tuner(x, y, hyper_params, report=report, cancel=cancel, build=build,
-                  class_names=class_names, max_consecutive_failures=max_consecutive_failures)
+                  class_names=class_names, max_consecutive_failures=max_consecutive_failures,
+                  executor=executor)
     signature = tuner.signature()
     if run is not None and resume_from is not None:
         check_same_search(run, signature)
@@ -351,3 +379,4 @@ def search_recorded(tuner: Tuner, status: Callable[[TuneResult], str] | None = N
             raise error from exc
         raise
     return result
+
