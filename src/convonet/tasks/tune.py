@@ -55,8 +55,8 @@ class TuneSpec:
     this process; ``"auto"`` starts a local Ray cluster over this machine's GPUs (or
     cores); ``"HOST:PORT"`` joins an existing cluster. ``gpus_per_fold`` is each Ray
     worker's share of a GPU (0.25 packs four folds on one GPU); ``cpus_per_fold`` each
-    worker's cores on a cluster without GPUs. With ``"auto"``, ``$RAY_ADDRESS`` (when
-    set) names the cluster to join instead (see ``core.tuning.ray_executor``).
+    worker's cores on a cluster without GPUs (see ``core.tuning.ray_executor``; the
+    front ends resolve ``$RAY_ADDRESS`` to an address).
     """
 
     hyper_params: HyperParams | None = None

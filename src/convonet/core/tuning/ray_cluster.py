@@ -42,23 +42,50 @@ def connect(ray: Any, address: str) -> tuple[bool, bool, str]:
     (whether this call connected, whether it started a local cluster, its address)."""
     if ray.is_initialized():
         return False, False, _gcs_address(ray)
-    target = address
-    if address == "auto":
-        target = os.environ.get("RAY_ADDRESS", "").strip() or "local"
+    # "auto" is always a private local cluster: the front ends turn RAY_ADDRESS into an
+    # address themselves, and "local" keeps ray.init from reading it a second time.
+    target = "local" if address == "auto" else address
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if target == "local":
         kwargs["include_dashboard"] = False
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no prompt, no message
     try:
-        ray.init(address=target, **kwargs)
+        with _real_std_streams():
+            ray.init(address=target, **kwargs)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each means the same
-        where = "start a local Ray cluster" if target == "local" else \
-            f"join the Ray cluster at {target}"
+        if target == "local":
+            raise RayExecutorError(
+                f"cannot start a local Ray cluster: {_short(exc)}; start one with "
+                f"`ray start --head`, then tune with --ray HOST:6379 from this machine"
+            ) from exc
         raise RayExecutorError(
-            f"cannot {where}: {_short(exc)}; start the cluster with `ray start --head` "
-            f"(and `ray start --address HOST:6379` on each other node), then tune with "
-            f"--ray HOST:6379 from one of its nodes, or use --ray auto") from exc
+            f"cannot join the Ray cluster at {target}: {_short(exc)}; start it with "
+            f"`ray start --head` (and `ray start --address HOST:6379` on each other "
+            f"node) and tune from one of its nodes, or choose a local cluster (auto)"
+        ) from exc
     return True, target == "local", _gcs_address(ray)
+
+
+@contextlib.contextmanager
+def _real_std_streams() -> Any:
+    """Ray hands ``sys.stdout``/``sys.stderr``'s file descriptors to the processes it
+    starts; a terminal UI (Textual) replaces them with objects that have none, and
+    ``ray.init`` then fails. Those children's output goes to the null device instead."""
+    import sys
+
+    def has_fd(stream: Any) -> bool:
+        try:
+            stream.fileno()
+        except Exception:  # noqa: BLE001 - io.UnsupportedOperation, AttributeError...
+            return False
+        return True
+
+    if has_fd(sys.stdout) and has_fd(sys.stderr):
+        yield
+        return
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
+            contextlib.redirect_stderr(null):
+        yield
 
 
 def _gcs_address(ray: Any) -> str:

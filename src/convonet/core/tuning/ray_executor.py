@@ -76,15 +76,14 @@ class _Flight:
 class RayExecutor:
     """Runs fold jobs on Ray actors (see the module doc).
 
-    ``address``: ``"auto"`` joins the cluster named by ``$RAY_ADDRESS`` when it is set
-    (Ray's own convention, as on a cluster node), else starts a private local cluster over
-    this machine (no dashboard, worker output kept out of the terminal) and shuts it down
-    at the end; ``"HOST:PORT"`` joins that existing cluster (this process must run on a
-    node of it, as Ray advises, not through Ray Client). A process that already called
-    ``ray.init`` keeps its own connection and cluster. ``gpus_per_fold``: each worker's
-    share of a GPU; ``cpus_per_worker``: each worker's cores where the cluster has no GPU
-    (``max_workers`` caps how many start). Workers run with this process's
-    ``KERAS_BACKEND``.
+    ``address``: ``"auto"`` starts a private local cluster over this machine (no dashboard,
+    worker output kept out of the terminal) and shuts it down at the end (the front ends
+    turn ``$RAY_ADDRESS`` into an address before this); ``"HOST:PORT"`` joins that existing
+    cluster (this process must run on a node of it, as Ray advises, not through Ray Client).
+    A process that already called ``ray.init`` keeps its own connection and cluster.
+    ``gpus_per_fold``: each worker's share of a GPU; ``cpus_per_worker``: each worker's
+    cores where the cluster has no GPU (``max_workers`` caps how many start). Workers run
+    with this process's ``KERAS_BACKEND``.
     """
 
     name = "ray"
