@@ -41,7 +41,10 @@ from convonet.tasks import Status, execute
 from convonet.tasks.tune import TuneOutcome, TuneSpec
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+# The searches share one worker process's cluster: under xdist (`--dist loadgroup`, in
+# pyproject.toml) every test of this group runs on the same worker, so the module's
+# cluster starts once in a parallel run too.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray-cluster")]
 
 KILL_ONCE = (0, 1)  # (combination, fold): its worker is killed once, then it runs again
 KILL_ALWAYS = (1, 0)  # killed on both tries: combination 1 fails
