@@ -70,15 +70,15 @@ def connect(ray: Any, address: str) -> tuple[bool, bool, str]:
 def _real_std_streams() -> Any:
     """Ray hands ``sys.stdout``/``sys.stderr``'s file descriptors to the processes it
     starts; a terminal UI (Textual) replaces them with objects that have none, and
-    ``ray.init`` then fails. Those children's output goes to the null device instead."""
+    ``ray.init`` then fails (faulthandler: "file.fileno() is not a valid file
+    descriptor"). Those children's output goes to the null device instead."""
     import sys
 
     def has_fd(stream: Any) -> bool:
         try:
-            stream.fileno()
+            return int(stream.fileno()) >= 0  # Textual's stand-ins answer -1
         except Exception:  # noqa: BLE001 - io.UnsupportedOperation, AttributeError...
             return False
-        return True
 
     if has_fd(sys.stdout) and has_fd(sys.stderr):
         yield
