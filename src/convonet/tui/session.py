@@ -60,6 +60,9 @@ class Session:
     prediction: Prediction | None = None
     tuning: TuneResult | None = None
     results_dir: Path = field(default_factory=resolve_results_dir)
+    #: The devices training spreads one model over (``convonet --devices``: ``all``, a
+    #: count, device numbers); None: ``$CONVONET_DEVICES``, else one device.
+    devices: str | None = None
 
     def set_model(self, model: keras.Model, class_names: list[str] | None,
                   config: dict[str, Any] | None, path: Path | None) -> None:
