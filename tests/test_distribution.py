@@ -245,3 +245,32 @@ def test_the_app_refuses_devices_at_start_and_shows_its_setting(
     line = info_line(Session(devices="2"), 0, running=False, validation=False)
     assert "devices 2" in line
     assert "devices" not in info_line(Session(), 0, running=False, validation=False)
+
+
+async def test_the_training_screen_trains_on_the_apps_devices(
+        make_app: Any, tiny_set: Any, wait_for_tasks: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's --devices reaches the training: here, on one CPU, asking for two shows
+    the error dialog with the devices there are, and records no run."""
+    from conftest import wait_for
+
+    from convonet.tui.dialogs import ErrorDialog
+    from convonet.tui.session import Session
+
+    monkeypatch.delenv("CONVONET_DEVICES", raising=False)
+    session = Session(train_set=tiny_set(), devices="2",
+                      hyper_params=HyperParams().edit(num_filters=4, num_units=16,
+                                                      epochs=1, batch_size=16))
+    app = make_app(session=session)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3", "i")
+        await wait_for_tasks(pilot)
+        await wait_for(pilot, lambda: session.model is not None, "the model")
+        await pilot.press("4", "t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), "the error")
+        dialog = app.screen
+        assert isinstance(dialog, ErrorDialog)
+        assert dialog.error_title.startswith("Training")
+        assert ("--devices 2 asks for 2 devices, but this machine has 1 (cpu:0)"
+                in str(dialog.query_one("#summary").render()))
+        assert not list((app.results_dir / "runs").glob("*"))
