@@ -152,9 +152,9 @@ def main() -> None:
                            "devices": [str(d) for d in jax.devices()]}
     os.environ["CONVONET_DEVICE_LOOP"] = "off"
     out["one"] = one_training(results / "one", None, ds, hyper)
-    # The device loop asked for: a data-parallel training says it uses fit instead.
-    os.environ["CONVONET_DEVICE_LOOP"] = "on"
     out["two"] = one_training(results / "two", "2", ds, hyper)
+    os.environ["CONVONET_DEVICE_LOOP"] = "on"  # the device loop, data-parallel
+    out["loop"] = one_training(results / "loop", "2", ds, hyper)
     os.environ["CONVONET_DEVICE_LOOP"] = "off"
     odd = tiny_set((31, 30, 30))  # 73 training rows: one sits out
     out["odd"] = one_training(results / "odd", "all", odd,

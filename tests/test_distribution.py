@@ -95,11 +95,19 @@ def test_the_trained_model_comes_back_on_one_device_and_saves(
     assert two["reload_diff"] < 1e-6
 
 
-def test_a_data_parallel_training_uses_fit_instead_of_the_device_loop(
-        checks: dict[str, Any]) -> None:
-    assert ("the device loop (CONVONET_DEVICE_LOOP) trains on one device, so training on 2 "
-            "devices uses Keras's fit; for a small model one device with the device loop "
-            "can be faster (--devices 1)") in checks["two"]["notices"]
+def test_the_device_loop_trains_data_parallel_as_fit_does(checks: dict[str, Any]) -> None:
+    """CONVONET_DEVICE_LOOP=on: the data set on both devices, each batch split over them."""
+    loop = checks["loop"]
+    assert loop["trained_on"] == 2 and loop["run_devices"] == ["cpu:0", "cpu:1"]
+    assert not [n for n in loop["notices"] if "fit" in n]
+    for a, b in zip(loop["history"], checks["two"]["history"], strict=True):
+        assert a["batches"] == b["batches"]
+        for name in ("loss", "val_loss"):
+            assert a[name] == pytest.approx(b[name], **LOSS), (b["epoch"], name)
+        for name in ("accuracy", "val_accuracy"):
+            assert a[name] == pytest.approx(b[name], **ACCURACY), (b["epoch"], name)
+    assert loop["same_model"] is True and loop["model_devices"] == 1
+    assert loop["reload_diff"] < 1e-6
 
 
 def test_a_set_that_does_not_split_evenly_leaves_out_fewer_rows_than_devices(

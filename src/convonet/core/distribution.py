@@ -21,8 +21,10 @@ sets leave out their last few rows (fewer than the device count) to make their s
 multiples of it, and say so; TensorFlow's MirroredStrategy splits an uneven last batch
 itself.
 
-The jax device-resident loop (``core.device_loop``) runs on one device; a data-parallel
-training uses Keras's ``fit`` instead (``NetTraining`` says so in a notice).
+The jax device-resident loop (``core.device_loop``) trains data-parallel too: under the
+distribution its data set, row orders and class weights go whole to every device and each
+batch's rows are split over them (``device_steps._split``), so XLA partitions the step and
+sums the gradients across the devices as it does for ``fit``.
 """
 
 from __future__ import annotations

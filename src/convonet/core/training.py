@@ -205,7 +205,8 @@ class NetTraining:
                  callbacks: list[keras.callbacks.Callback], batch_size: int,
                  epochs: int) -> None:
         """Keras's fit, or the jax device loop; on a copy over several devices when
-        ``distribution`` says so (its trained state comes back into ``self.model``)."""
+        ``distribution`` says so (its trained state comes back into ``self.model``); both
+        split each batch over the devices."""
         training = (self.distribution.training(self.model, self.report)
                     if self.distribution is not None
                     else contextlib.nullcontext(self.model))
@@ -233,19 +234,13 @@ class NetTraining:
     def _on_device(self, x: np.ndarray,
                    validation: tuple[np.ndarray, np.ndarray] | None) -> bool:
         """Whether the jax device loop trains (``core.device_loop``); says why not when the
-        data is too large for the device, or the training is spread over several."""
+        data is too large for the device."""
         if keras.backend.backend() != "jax":
             return False
-        from convonet.core.device_loop import ENV as DEVICE_LOOP_ENV
         from convonet.core.device_loop import use_device_loop
 
         nbytes = x.nbytes + (validation[0].nbytes if validation is not None else 0)
         use, reason = use_device_loop(nbytes)
-        if use and self.distribution is not None:
-            use, reason = False, (
-                f"the device loop ({DEVICE_LOOP_ENV}) trains on one device, so training on "
-                f"{self.distribution.count} devices uses Keras's fit; for a small model one "
-                "device with the device loop can be faster (--devices 1)")
         if reason is not None:
             self.report(Notice(reason))
         return use
