@@ -60,6 +60,10 @@ def _add_tui_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None
                         help="where models and run records go "
                              "(default: $CONVONET_RESULTS_DIR or ./app_results)")
     add_executor_options(parser, suppress=suppress)  # the tuning screen's r switches too
+    parser.add_argument("--devices", metavar="WHICH", default=default(None),
+                        help="train one model data-parallel over several GPUs: 'all', a "
+                             "count (2) or device numbers (0,1) (default: $CONVONET_DEVICES, "
+                             "else one device)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +168,7 @@ def run_tui(args: argparse.Namespace) -> int:
     with route_noise_to_log(log_path):
         with stderr_to_log(log_path):  # TensorFlow's C++ start-up lines, before any drawing
             backend_label = prepare_keras()
+        check_devices(session.devices)
         from convonet.tui.app import ConvonetApp
 
         app = ConvonetApp(session=session,
@@ -178,6 +183,16 @@ def prepare_keras() -> str:
     from convonet.core.backend import describe_backend
 
     return describe_backend()
+
+
+def check_devices(devices: str | None) -> None:
+    """Refuse at start a --devices (or $CONVONET_DEVICES) this machine does not have; the
+    batch size is checked when a training starts (the hyper params may change first)."""
+    from convonet.core.distribution import available_devices, choose_devices, requested_devices
+
+    request, name = requested_devices(devices)
+    if request is not None:
+        choose_devices(request, available_devices(), name)
 
 
 def load_session(args: argparse.Namespace, notices: list[str]) -> Session:
@@ -195,7 +210,8 @@ def load_session(args: argparse.Namespace, notices: list[str]) -> Session:
             data_path = data_path or demo[0]
             hyper_path = hyper_path or demo[1]
 
-    session = Session(results_dir=resolve_results_dir(args.results_dir))
+    session = Session(results_dir=resolve_results_dir(args.results_dir),
+                      devices=getattr(args, "devices", None))
     try:
         if data_path is not None:
             session.data_params = DataParams.load(data_path)

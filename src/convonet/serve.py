@@ -79,6 +79,8 @@ def app_command(args: argparse.Namespace, python: str | None = None) -> str:
         value = getattr(args, option, None)
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]
+    if getattr(args, "devices", None):
+        argv += ["--devices", str(args.devices)]
     return shlex.join(argv)
 
 

@@ -20,6 +20,9 @@ A set already on the device trains and predicts by row indices too (``fit_rows``
 ``predict_rows``: the tuning folds, ``core.device_folds``); the row blocks are padded to
 the set's size, so the chunks compile once for every subset of it.
 
+Under a data-parallel distribution (``core.distribution``, ``--devices``) the data go whole
+to every device and each batch is split over them (``device_steps.put`` and ``_split``).
+
 This module imports jax only inside the functions that run the loop.
 """
 
@@ -236,11 +239,11 @@ class DeviceTrainer:
     def _fit(self, data: Any, rows: np.ndarray | None, *, epochs: int, validation: Any,
              class_weight: Mapping[int, float] | None,
              callbacks: Sequence[keras.callbacks.Callback]) -> Any:
-        import jax
+        from convonet.core.device_steps import put
 
         model = self.model
         labels = data.labels if rows is None else data.labels[rows]
-        weights = jax.device_put(_class_weights(labels, class_weight, self.one_hot or 0))
+        weights = put(_class_weights(labels, class_weight, self.one_hot or 0))
         count = len(labels)
         chunks = Chunks(self.batch_size, count, _Pace(-(-count // self.batch_size)))
         cbs = keras.callbacks.CallbackList(list(callbacks), add_history=True,
@@ -272,7 +275,7 @@ class DeviceTrainer:
 
     def _train_epoch(self, cbs: Any, chunks: Chunks, data: Any, rows: np.ndarray | None,
                      weights: Any) -> None:
-        import jax
+        from convonet.core.device_steps import put
 
         # The epoch's order, drawn where fit draws it on jax (after the epoch-begin hooks
         # reseeded NumPy), so both walk the same batches; of ``rows`` when given.
@@ -281,9 +284,9 @@ class DeviceTrainer:
             order = rows[order].astype(np.int32)
         cut = chunks.full * self.batch_size
         # The whole batches' rows, padded to as many as the data set could have.
-        head = jax.device_put(_padded(order[:cut], data.count // self.batch_size
+        head = put(_padded(order[:cut], data.count // self.batch_size
                                       * self.batch_size))
-        rest = jax.device_put(order[cut:])
+        rest = put(order[cut:])
         steps, box = self.steps, {"state": self._state(optimizer=True)}
 
         def chunk(first: int, count: int) -> Any:
@@ -371,7 +374,7 @@ class DeviceTrainer:
     def predict_rows(self, data: Any, rows: np.ndarray | None = None) -> np.ndarray:
         """``model.predict(x[rows])`` for a ``DeviceSet`` (all its rows without ``rows``),
         with shapes that do not depend on ``rows`` (one compile for every fold)."""
-        import jax
+        from convonet.core.device_steps import put
 
         model, steps, size = self.model, self.steps, self.batch_size
         self._build(data.x, np.int32)
@@ -384,7 +387,7 @@ class DeviceTrainer:
         state = ([v.value for v in model.trainable_variables],
                  [v.value for v in model.non_trainable_variables])
         out = steps.output_buffer(state, data, length)
-        index_on_device = jax.device_put(index)
+        index_on_device = put(index)
         total = -(-count // size)
         pace = _Pace(total)
         first = 0

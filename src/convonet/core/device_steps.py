@@ -21,9 +21,35 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 #: uint8 images are scaled by this one product, as ``core.data.arrays.to_float32`` does.
 _SCALE = np.float32(1.0 / 255.0)
+
+
+def _mesh() -> Any:
+    """The jax mesh of the data-parallel distribution in effect (``core.distribution``),
+    or None on one device."""
+    distribution = keras.distribution.distribution()
+    return None if distribution is None else distribution.device_mesh.backend_mesh
+
+
+def put(value: Any) -> Any:
+    """``value`` on the device; under a data-parallel distribution, whole on each of its
+    devices (the data set, row orders, class weights: every device gathers its share)."""
+    mesh = _mesh()
+    if mesh is None:
+        return jax.device_put(value)
+    return jax.device_put(value, NamedSharding(mesh, PartitionSpec()))
+
+
+def _split(batch: Any, mesh: Any) -> Any:
+    """A batch split by rows over the mesh's devices (each computes its share, and the
+    gradients are summed across them); whole on each where its rows do not divide."""
+    if mesh is None or batch.shape[0] % mesh.size:
+        return batch
+    spec = PartitionSpec(mesh.axis_names[0], *([None] * (batch.ndim - 1)))
+    return jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, spec))
 
 
 class DeviceSet:
@@ -31,10 +57,10 @@ class DeviceSet:
 
     def __init__(self, x: np.ndarray, y: np.ndarray | None = None) -> None:
         self.count = int(len(x))
-        self.x = jax.device_put(x if x.dtype == np.uint8 else np.asarray(x, np.float32))
+        self.x = put(x if x.dtype == np.uint8 else np.asarray(x, np.float32))
         #: The labels on the host too (class weights are looked up there).
         self.labels = np.asarray(y, dtype=np.int32) if y is not None else None
-        self.y = jax.device_put(self.labels) if self.labels is not None else None
+        self.y = put(self.labels) if self.labels is not None else None
 
     @property
     def nbytes(self) -> int:
@@ -71,11 +97,14 @@ class Steps:
                  one_hot: int | None = None) -> None:
         self.model = model
         self.batch_size = size = int(batch_size)
+        mesh = _mesh()  # a data-parallel distribution's: each batch split over it
 
         def train_rows(state: Any, x: Any, y: Any, rows: Any, class_weights: Any) -> Any:
+            rows = _split(rows, mesh)
             labels = y[rows]
-            return model.train_step(state, (_images(x, rows), _targets(labels, one_hot),
-                                            class_weights[labels]))[1]
+            return model.train_step(state, (_split(_images(x, rows), mesh),
+                                            _split(_targets(labels, one_hot), mesh),
+                                            _split(class_weights[labels], mesh)))[1]
 
         def train_chunk(state: Any, x: Any, y: Any, order: Any, class_weights: Any,
                         first: Any, count: Any) -> Any:
@@ -91,8 +120,9 @@ class Steps:
             return state, metrics_logs(model, state[3])
 
         def test_rows(state: Any, x: Any, y: Any, rows: Any) -> Any:
-            return model.test_step(state, (_images(x, rows),
-                                           _targets(y[rows], one_hot)))[1]
+            rows = _split(rows, mesh)
+            return model.test_step(state, (_split(_images(x, rows), mesh),
+                                           _split(_targets(y[rows], one_hot), mesh)))[1]
 
         def test_chunk(state: Any, x: Any, y: Any, first: Any, count: Any) -> Any:
             def body(i: Any, state: Any) -> Any:
@@ -111,8 +141,8 @@ class Steps:
                           count: Any) -> Any:
             # ``index``: the rows to predict, padded to whole batches (``out``'s length).
             def body(i: Any, out: Any) -> Any:
-                rows = jax.lax.dynamic_slice(index, (i * size,), (size,))
-                probs, _ = model.predict_step(state, (_images(x, rows),))
+                rows = _split(jax.lax.dynamic_slice(index, (i * size,), (size,)), mesh)
+                probs, _ = model.predict_step(state, (_split(_images(x, rows), mesh),))
                 return jax.lax.dynamic_update_slice(
                     out, probs.astype(out.dtype), (i * size,) + (0,) * (out.ndim - 1))
 
@@ -129,7 +159,7 @@ class Steps:
         sample = jax.ShapeDtypeStruct((self.batch_size, *data.x.shape[1:]), jnp.float32)
         shape = jax.eval_shape(lambda s, x: self.model.predict_step(s, (x,))[0],
                                state, sample)
-        return jnp.zeros((length, *shape.shape[1:]), shape.dtype)
+        return put(np.zeros((length, *shape.shape[1:]), shape.dtype))
 
 
 def steps_for(model: keras.Model, batch_size: int, one_hot: int | None = None) -> Steps:

@@ -16,6 +16,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ import numpy as np
 
 from convonet.core.checkpoints import BEST_WEIGHTS, _Backup, _HistoryAppend, checkpoint_epoch
 from convonet.core.data import DataError, stratified_split
+from convonet.core.distribution import DataParallelism
 from convonet.core.events import CancelToken, Notice, Reporter, no_report
 from convonet.core.graph_memory import releasing_traced_gradients
 from convonet.core.model import check_fits
@@ -95,11 +97,14 @@ class NetTraining:
                  batch_interval: float = 0.25, *,
                  checkpoint_dir: str | os.PathLike[str] | None = None,
                  history_csv: str | os.PathLike[str] | None = None,
-                 history_rows: Sequence[EpochRow] = ()) -> None:
+                 history_rows: Sequence[EpochRow] = (),
+                 distribution: DataParallelism | None = None) -> None:
         """``checkpoint_dir``: back up weights, optimizer and epoch at each epoch end
         (BackupAndRestore) and restore from there when it holds a checkpoint, so a
         killed training resumes at the next epoch. ``history_csv``: append each epoch's
-        row as it lands. ``history_rows``: the epochs a resumed run already has."""
+        row as it lands. ``history_rows``: the epochs a resumed run already has.
+        ``distribution``: train data-parallel over several devices
+        (``core.distribution``)."""
         self.model = model
         self.config: dict[str, Any] = (hyper_params.first()
                                        if isinstance(hyper_params, HyperParams)
@@ -110,6 +115,7 @@ class NetTraining:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.history_csv = Path(history_csv) if history_csv is not None else None
         self.history_rows = list(history_rows)
+        self.distribution = distribution
 
     def train(self, dataset: DatasetLike,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainHistory:
@@ -141,6 +147,8 @@ class NetTraining:
         if len(y) == 0:
             raise DataError("the training set is empty; load a training set with images in "
                             "its class folders")
+        if self.distribution is not None:
+            x, y, validation = self.distribution.even_sets(x, y, validation, self.report)
         config = self.config
         epochs = int(config["epochs"])
         batch_size = int(config["batch_size"])
@@ -183,32 +191,45 @@ class NetTraining:
             callbacks.append(_Backup(state, self.checkpoint_dir, history, self.history_csv))
         callbacks.append(_CancelCallback(state, history))
 
-        # BackupAndRestore tells fit where to start through this attribute, and Keras
-        # never clears it: a later fit of the same model would skip epochs.
-        self.model._initial_epoch = None
-        try:
-            with releasing_traced_gradients():
-                if self._on_device(x, validation):
-                    from convonet.core.device_loop import DeviceTrainer
-
-                    DeviceTrainer(self.model, batch_size, self.report).fit(
-                        x, y, epochs=epochs, validation_data=validation,
-                        class_weight=class_weight, callbacks=callbacks)
-                else:
-                    self.model.fit(
-                        x, y, batch_size=batch_size, epochs=epochs, verbose=0,
-                        validation_data=validation, class_weight=class_weight,
-                        callbacks=callbacks, shuffle=True,
-                    )
-        finally:
-            self.model._initial_epoch = None
-
+        self._run_fit(x, y, validation, class_weight, callbacks, batch_size, epochs)
         history.stopped = state.stop_seen
         if early is not None and not history.stopped:
             history.early_stopped = early.stopped_epoch > 0
             if early.best_weights is not None:
                 history.restored_epoch = early.best_epoch + 1
         return history
+
+    def _run_fit(self, x: np.ndarray, y: np.ndarray,
+                 validation: tuple[np.ndarray, np.ndarray] | None,
+                 class_weight: dict[int, float] | None,
+                 callbacks: list[keras.callbacks.Callback], batch_size: int,
+                 epochs: int) -> None:
+        """Keras's fit, or the jax device loop; on a copy over several devices when
+        ``distribution`` says so (its trained state comes back into ``self.model``); both
+        split each batch over the devices."""
+        training = (self.distribution.training(self.model, self.report)
+                    if self.distribution is not None
+                    else contextlib.nullcontext(self.model))
+        with training as model:
+            # BackupAndRestore tells fit where to start through this attribute, and Keras
+            # never clears it: a later fit of the same model would skip epochs.
+            model._initial_epoch = None
+            try:
+                with releasing_traced_gradients():
+                    if self._on_device(x, validation):
+                        from convonet.core.device_loop import DeviceTrainer
+
+                        DeviceTrainer(model, batch_size, self.report).fit(
+                            x, y, epochs=epochs, validation_data=validation,
+                            class_weight=class_weight, callbacks=callbacks)
+                    else:
+                        model.fit(
+                            x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                            validation_data=validation, class_weight=class_weight,
+                            callbacks=callbacks, shuffle=True,
+                        )
+            finally:
+                model._initial_epoch = None
 
     def _on_device(self, x: np.ndarray,
                    validation: tuple[np.ndarray, np.ndarray] | None) -> bool:

@@ -85,6 +85,10 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace the model file when it already exists (without it, train "
                         "refuses before it starts)")
+    p.add_argument("--devices", metavar="WHICH", default=None,
+                   help="train one model data-parallel over several GPUs: 'all', a count "
+                        "(2) or device numbers (0,1); batch_size must be divisible by "
+                        "their number (default: $CONVONET_DEVICES, else one device)")
 
 
 def _add_tune(commands: Any) -> None:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import keras
 
     from convonet.core.data import Dataset
+    from convonet.core.distribution import DataParallelism
     from convonet.core.params import DataParams, HyperParams
     from convonet.core.training import EpochRow, TrainHistory
 
@@ -58,6 +59,9 @@ class TrainSpec:
     recorded so a resumed run saves to the same file; ``save`` copies the model there
     when the training finishes. ``interrupted`` says, after a stop, whether a signal (not
     the user) stopped it. ``tensorboard``: logs in the run folder (None: the environment).
+    ``devices``: train data-parallel over several devices: ``all``, a count or a list of
+    device numbers (None: ``$CONVONET_DEVICES``, else one device); see
+    ``core.distribution``. A resumed run may use other devices than its first start.
     """
 
     model: keras.Model | None = None
@@ -74,6 +78,7 @@ class TrainSpec:
     tensorboard: bool | None = None
     batch_interval: float | None = None
     callbacks: tuple[Any, ...] = ()
+    devices: str | int | None = None
 
 
 @dataclass
@@ -132,6 +137,7 @@ def _start(spec: TrainSpec, report: Reporter, cancel: CancelToken) -> TrainOutco
         raise TypeError("a new training needs a model, hyper params and a dataset")
     results_dir = results_folder(spec.results_dir)
     config = hyper_params.first()
+    parallel = _parallelism(spec, config)
     names = list(spec.class_names) if spec.class_names is not None \
         else list(dataset.class_names)
     target = Path(spec.save_to) if spec.save_to is not None \
@@ -140,12 +146,14 @@ def _start(spec: TrainSpec, report: Reporter, cancel: CancelToken) -> TrainOutco
                     data_params=spec.data_params, seed=int(config["seed"]),
                     fingerprint=dataset.fingerprint or None,
                     validation=bool(spec.validation), epochs=int(config["epochs"]),
-                    class_names=names, save_to=os.path.abspath(target))
+                    class_names=names, save_to=os.path.abspath(target),
+                    devices=_devices_used(parallel))
     with recorded(run):
         with writing(run.file(START_KERAS)):
             save_model(model, run.file(START_KERAS), class_names=names)
         return _train_in(run, model, hyper_params, dataset, bool(spec.validation), spec,
-                         report=report, cancel=cancel, class_names=names)
+                         report=report, cancel=cancel, class_names=names,
+                         parallel=parallel)
 
 
 def _resume(spec: TrainSpec, report: Reporter, cancel: CancelToken) -> TrainOutcome:
@@ -167,6 +175,7 @@ def _resume(spec: TrainSpec, report: Reporter, cancel: CancelToken) -> TrainOutc
         raise Cancelled()
     info = folder.info
     hyper_params = HyperParams.load(folder.file(HYPER_PARAMS_JSON))
+    parallel = _parallelism(spec, hyper_params.first())
     with warnings.catch_warnings():
         # start.keras was saved before the optimizer had built its slots; the checkpoint
         # restores them, so Keras's note that it skipped them says nothing useful.
@@ -174,17 +183,20 @@ def _resume(spec: TrainSpec, report: Reporter, cancel: CancelToken) -> TrainOutc
         model = load_model(folder.file(START_KERAS))
     names = info.get("class_names") or list(dataset.class_names)
     folder.update(status="running", ended=None, pid=os.getpid(),
-                  resumed=[*info.get("resumed", []), now_iso()])
+                  resumed=[*info.get("resumed", []), now_iso()],
+                  devices=_devices_used(parallel))
     with recorded(folder):
         return _train_in(folder, model, hyper_params, dataset, bool(info.get("validation")),
                          spec, report=report, cancel=cancel, class_names=names,
-                         history_rows=read_history_csv(folder.file(HISTORY_CSV)))
+                         history_rows=read_history_csv(folder.file(HISTORY_CSV)),
+                         parallel=parallel)
 
 
 def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
               dataset: Dataset, validation: bool, spec: TrainSpec, *, report: Reporter,
               cancel: CancelToken, class_names: Sequence[str],
-              history_rows: Sequence[Any] = ()) -> TrainOutcome:
+              history_rows: Sequence[Any] = (),
+              parallel: DataParallelism | None = None) -> TrainOutcome:
     from convonet.core.exports import tensorboard_callbacks
     from convonet.core.model import save_model
     from convonet.core.training import NetTraining
@@ -199,7 +211,7 @@ def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
     trainer = NetTraining(model, hyper_params, report=report, cancel=cancel,
                           checkpoint_dir=run.file(BACKUP_DIR),
                           history_csv=run.file(HISTORY_CSV), history_rows=history_rows,
-                          **options)
+                          distribution=parallel, **options)
     fit = trainer.train_val if validation else trainer.train
     history = fit(dataset, callbacks) if callbacks else fit(dataset)
     seconds = time.monotonic() - started
@@ -222,6 +234,21 @@ def _train_in(run: RunFolder, model: keras.Model, hyper_params: HyperParams,
     return TrainOutcome(history=history, status=status, run=run, model=model,
                         dataset=dataset, metrics=metrics, skipped_csv=skipped_csv,
                         config=hyper_params.first())
+
+
+def _parallelism(spec: TrainSpec, config: dict[str, Any]) -> DataParallelism | None:
+    """The data-parallel training ``spec.devices`` (or the environment) asks for, checked
+    before anything is recorded; None for one device."""
+    from convonet.core.distribution import data_parallelism
+
+    return data_parallelism(spec.devices, int(config["batch_size"]))
+
+
+def _devices_used(parallel: DataParallelism | None) -> list[str]:
+    """run.json's ``devices``: those the training is spread over, else the one it uses."""
+    from convonet.core.distribution import default_device
+
+    return list(parallel.devices) if parallel is not None else [default_device()]
 
 
 def diverged_text(history: TrainHistory) -> str:

@@ -67,6 +67,9 @@ class Session:
     ray_address: str = "auto"
     #: Each fold's share of a GPU on Ray (0.25: four folds on one GPU).
     gpus_per_fold: float = 1.0
+    #: The devices training spreads one model over (``convonet --devices``: ``all``, a
+    #: count, device numbers); None: ``$CONVONET_DEVICES``, else one device.
+    devices: str | None = None
 
     def set_model(self, model: keras.Model, class_names: list[str] | None,
                   config: dict[str, Any] | None, path: Path | None) -> None:

@@ -70,6 +70,8 @@ def info_line(session: Session, trained: int, *, running: bool, validation: bool
                      f"lr {first['init_rate']:g}")
     except (AttributeError, KeyError, TypeError, ValueError):
         pass
+    if c.devices:
+        parts.append(f"devices {c.devices}")
     line = " · ".join(parts)
     if c.model is not None and not running:
         if trained or c.history is not None or c.model_path is not None:

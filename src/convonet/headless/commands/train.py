@@ -55,6 +55,8 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     from convonet.tasks.build import BuildSpec
     from convonet.tasks.train import TrainSpec
 
+    devices = getattr(args, "devices", None)
+    check_devices(devices, hyper_params)  # before the training set loads
     seed = int(hyper_params.first()["seed"])
     if resume is not None and resume.info.get("seed") is not None:
         seed = int(resume.info["seed"])
@@ -62,7 +64,7 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
     output.line(dataset_line(train_set, "training set"))
     if resume is not None:
         spec = TrainSpec(resume=resume, dataset=train_set, save_to=model_path, save=True,
-                         interrupted=runner.signalled)
+                         interrupted=runner.signalled, devices=devices)
     else:
         built = execute(BuildSpec(hyper_params, train_set.image_shape,
                                   tuple(train_set.class_names)))
@@ -71,9 +73,18 @@ def cmd_train(args: argparse.Namespace, output: Output, runner: Runner) -> int:
                          validation=bool(args.validation), results_dir=folder,
                          data_params=data_params, save_to=model_path, save=True,
                          interrupted=runner.signalled,
-                         tensorboard=True if getattr(args, "tensorboard", False) else None)
+                         tensorboard=True if getattr(args, "tensorboard", False) else None,
+                         devices=devices)
     outcome = run_spec(runner, spec, "train", stoppable=True)
     return present_training(outcome, output, runner)
+
+
+def check_devices(devices: str | None, hyper_params: Any) -> None:
+    """Refuse --devices (or $CONVONET_DEVICES) this machine or the batch size cannot
+    honour, and say which devices there are."""
+    from convonet.core.distribution import data_parallelism
+
+    data_parallelism(devices, int(hyper_params.first()["batch_size"]))
 
 
 def resumable_training(args: argparse.Namespace) -> RunFolder:
@@ -120,6 +131,7 @@ def present_training(outcome: TrainOutcome, output: Output, runner: Runner) -> i
                       "validation": history.validation,
                       "class_names": list(dataset.class_names) if dataset else None,
                       "metrics": metrics, "history": history.as_rows(), "seconds": seconds,
+                      "devices": run.info.get("devices") if run is not None else None,
                       **skipped_json(outcome, dataset)})
     if status == "interrupted" and runner.signal is not None:
         runner.note_signal(run)

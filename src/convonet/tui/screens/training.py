@@ -55,27 +55,29 @@ DRAW_INTERVAL = 0.25
 
 def train_network(model: Any, hyper_params: Any, train_set: Any, validation: bool, *,
                   report: Reporter, cancel: CancelToken, results_dir: Path | None = None,
-                  data_params: Any = None) -> TrainOutcome:
+                  data_params: Any = None, devices: str | None = None) -> TrainOutcome:
     """The seed's TrainTask: one recorded training run, from the model's current weights
-    (a run folder with checkpoints under ``results_dir``, so it can be resumed)."""
+    (a run folder with checkpoints under ``results_dir``, so it can be resumed), over
+    ``devices`` (the app's ``--devices``) when given."""
     from convonet.tasks import execute
     from convonet.tasks.train import TrainSpec
 
     spec = TrainSpec(model=model, hyper_params=hyper_params, dataset=train_set,
                      validation=validation, results_dir=results_dir,
-                     data_params=data_params)
+                     data_params=data_params, devices=devices)
     outcome: TrainOutcome = execute(spec, report, cancel)
     return outcome
 
 
 def resume_network(run: RunFolder, train_set: Any, *, report: Reporter,
-                   cancel: CancelToken) -> TrainOutcome:
+                   cancel: CancelToken, devices: str | None = None) -> TrainOutcome:
     """Continue an interrupted training; its training set is loaded from the run's data
     params copy when ``train_set`` is None."""
     from convonet.tasks import execute
     from convonet.tasks.train import TrainSpec
 
-    outcome: TrainOutcome = execute(TrainSpec(resume=run, dataset=train_set), report, cancel)
+    outcome: TrainOutcome = execute(TrainSpec(resume=run, dataset=train_set, devices=devices),
+                                    report, cancel)
     return outcome
 
 
@@ -271,7 +273,7 @@ class TrainingScreen(ConvonetScreen):
         self._job = run_task(self, train_network, c.model, c.hyper_params, c.train_set,
                               validation, name=TASK_NAME, description=what,
                               results_dir=self.app.results_dir,
-                              data_params=c.data_params)
+                              data_params=c.data_params, devices=c.devices)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
         self.app.session_changed("model")
         self._sync(force=True)
@@ -316,7 +318,8 @@ class TrainingScreen(ConvonetScreen):
         self.progress.show_text(f"Resuming {run.path.name} after epoch {done}"
                                 + ("…" if same else ": loading its training set…"), bar=False)
         self._job = run_task(self, resume_network, run, c.train_set if same else None,
-                              name=TASK_NAME, description="Resuming training")
+                              name=TASK_NAME, description="Resuming training",
+                              devices=c.devices)
         self._timer = self.set_interval(DRAW_INTERVAL, self._tick)
         self._sync(force=True)
         return True
