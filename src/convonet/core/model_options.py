@@ -225,16 +225,28 @@ class BackboneUnfreeze(keras.callbacks.Callback):
     variables, and make the training step again (``make_train_function(force=True)``).
     Keras's ``fit`` calls ``model.train_function`` anew for every step (and on jax reads
     the variables again after ``on_epoch_begin``), so the next batch trains the whole
-    network. A model whose backbone is already trainable (a resumed run past the phase,
-    a file saved after it) is left alone.
+    network. A model whose backbone is already trainable (a file saved after the phase)
+    is left alone.
+
+    ``start_epoch``: the epochs a resumed run's checkpoint has finished. Past the phase
+    (more than ``frozen_epochs``), that checkpoint holds the fine-tuning optimizer's state
+    (momentum, Adam's moments, its step count) for every variable, so the backbone is
+    unfrozen when the fit begins, before ``BackupAndRestore`` loads the checkpoint: a
+    frozen model's optimizer has slots for the head only, and Keras would skip loading
+    the saved state (with a warning) and the unfreeze would start from a blank one.
     """
 
     async_safe = True
 
-    def __init__(self, frozen_epochs: int) -> None:
+    def __init__(self, frozen_epochs: int, start_epoch: int = 0) -> None:
         super().__init__()
         self.frozen_epochs = int(frozen_epochs)
+        self.start_epoch = int(start_epoch)
         self.unfrozen_at: int | None = None
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.start_epoch > self.frozen_epochs:
+            self.on_epoch_begin(self.start_epoch)
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if epoch < self.frozen_epochs:
@@ -257,11 +269,13 @@ def unfreeze(model: keras.Model, backbone: keras.layers.Layer) -> None:
     model.make_train_function(force=True)
 
 
-def backbone_phases(config: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
-    """The callbacks a fit of ``config`` needs for its phases (none without a backbone)."""
+def backbone_phases(config: Mapping[str, Any],
+                    start_epoch: int = 0) -> list[keras.callbacks.Callback]:
+    """The callbacks a fit of ``config`` needs for its phases (none without a backbone);
+    ``start_epoch``: the epochs a checkpoint it resumes from has finished."""
     if option(config, "backbone") == "none" or int(option(config, "frozen_epochs")) <= 0:
         return []
-    return [BackboneUnfreeze(int(option(config, "frozen_epochs")))]
+    return [BackboneUnfreeze(int(option(config, "frozen_epochs")), start_epoch)]
 
 
 def has_phases(config: Mapping[str, Any]) -> bool:

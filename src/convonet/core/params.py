@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from convonet.core.files import atomic_write_text
-from convonet.core.model_choices import AUGMENTATIONS, BACKBONES
+from convonet.core.model_choices import AUGMENTATIONS, BACKBONES, momentum_note
 from convonet.core.param_fields import (
     DuplicateKeyError,
     FieldSpec,
@@ -173,6 +173,11 @@ class _Params:
         except ParamsError as exc:
             return [exc]
         return []
+
+    def notes(self) -> dict[str, str]:
+        """Field -> why its value changes nothing as the other fields stand (shown beside
+        the field, never refused: the value may matter again after another edit)."""
+        return {}
 
 
 # --------------------------------------------------------------------------------------
@@ -336,6 +341,10 @@ class HyperParams(_Params):
     def first(self) -> dict[str, Any]:
         """The training configuration: the first value of each multi-valued field."""
         return {k: (v[0] if self.spec(k).multi else v) for k, v in self._values.items()}
+
+    def notes(self) -> dict[str, str]:
+        note = momentum_note(self._values["optimizer"], self._values["momentum"])
+        return {"momentum": note} if note else {}
 
     def grid(self) -> dict[str, list[Any]]:
         """The tuning grid: every multi-valued field with all its values."""

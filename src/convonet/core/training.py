@@ -171,7 +171,8 @@ class NetTraining:
         callbacks: list[keras.callbacks.Callback] = [
             _EpochSeeds(int(config["seed"])),
             _TimeDecay(config),
-            *backbone_phases(config),
+            *backbone_phases(config, checkpoint_epoch(self.checkpoint_dir)
+                             if self.checkpoint_dir is not None else 0),
             *extra,
         ]
         early: _EarlyStopping | None = None

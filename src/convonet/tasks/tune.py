@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convonet.core.events import Cancelled, CancelToken, Reporter, TaskDone, no_report
+from convonet.core.events import (
+    Cancelled,
+    CancelToken,
+    Notice,
+    Reporter,
+    TaskDone,
+    no_report,
+)
+from convonet.core.model_choices import momentum_grid_notice
 from convonet.core.records import ResumeError, start_run
 from convonet.core.runs import FOLDS_JSONL, HYPER_PARAMS_JSON, RunFolder
 from convonet.core.tuning import (
@@ -115,6 +123,9 @@ def _start(spec: TuneSpec, report: Reporter, cancel: CancelToken
     if spec.hyper_params is None:
         raise TypeError("a new search needs hyper params")
     hyper_params = _with_search(spec.hyper_params, spec.search)
+    note = momentum_grid_notice(hyper_params.optimizer, hyper_params.momentum)
+    if note:
+        report(Notice(note[0].upper() + note[1:]))
     train_set = spec.train_set if spec.train_set is not None \
         else _load(spec.data_params, hyper_params, report, cancel)
     tuner = _tuner(train_set, hyper_params, spec, report, cancel)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from convonet.core.model_choices import momentum_unused
+
 if TYPE_CHECKING:
     from convonet.core.model import ModelSummary
     from convonet.core.params import HyperParams
@@ -42,6 +44,9 @@ def config_text(config: dict[str, Any] | None) -> str:
     if config.get("backbone", "none") == "none":
         head = f"filters {config['num_filters']} · kernel {config['kernel_size']} · {head}"
     options = options_text(config)
+    unused = momentum_unused([config.get("optimizer", "sgd")])
+    if unused:
+        options += f" · momentum unused with {unused}"
     return f"{head} · {options}" if options else head
 
 
@@ -55,7 +60,8 @@ def class_names_text(names: list[str] | None, count: int) -> str:
 
 def stale_note(config: dict[str, Any] | None, hyper_params: HyperParams) -> str:
     """Say so when the hyper params now ask for a different network: any field the core
-    builds into the model (``ARCHITECTURE_FIELDS``, momentum included)."""
+    builds into the model (``ARCHITECTURE_FIELDS``, momentum included unless both use an
+    optimizer without it)."""
     from convonet.core.model import ARCHITECTURE_FIELDS
 
     if not config:
@@ -64,7 +70,12 @@ def stale_note(config: dict[str, Any] | None, hyper_params: HyperParams) -> str:
         now = hyper_params.first()
     except (AttributeError, KeyError, TypeError, ValueError):
         return ""
-    changed = [f for f in ARCHITECTURE_FIELDS if now.get(f) != config.get(f)]
+    # Momentum changes nothing while both use an optimizer without it (adam, adamw).
+    ignored = {"momentum"} if momentum_unused([str(now.get("optimizer", "sgd")),
+                                               str(config.get("optimizer", "sgd"))]) \
+        else set()
+    changed = [f for f in ARCHITECTURE_FIELDS
+               if f not in ignored and now.get(f) != config.get(f)]
     if changed:
         return (f" · the hyper params changed since it was built ({', '.join(changed)}): "
                 "i rebuilds")

@@ -24,6 +24,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from convonet.core.model_choices import momentum_unused
 from convonet.core.params import DataParams, HyperParams, ParamsError
 from convonet.keytable import bindings
 from convonet.tui.dialogs import ConfirmDialog
@@ -56,6 +57,15 @@ def unsaved_params_question(session: Session) -> str | None:
         return None
     names = " and ".join(KINDS[k][2].lower() for k in ("data", "hyper") if k in kinds)
     return f"The {names} have unsaved changes. Quit without saving?"
+
+
+def short_notes(params: Any) -> dict[str, str]:
+    """Field -> a few dim words beside its value when it changes nothing (momentum with
+    adam); the edit form says why in full."""
+    if not isinstance(params, HyperParams):
+        return {}
+    unused = momentum_unused(params.optimizer)
+    return {"momentum": f"unused with {unused}"} if unused else {}
 
 
 class ParamsPanel(VerticalScroll):
@@ -103,6 +113,7 @@ class ParamsPanel(VerticalScroll):
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
+        notes = short_notes(params)
         for spec in params.FIELDS:
             text = params.text(spec.name)
             value = Text(text if text else "(empty)", style="" if text else "dim")
@@ -110,6 +121,8 @@ class ParamsPanel(VerticalScroll):
                 value.append(f"  ×{text.count(',') + 1}", style="dim")
             if spec.unit:
                 value.append(f" {spec.unit}", style="dim")
+            if spec.name in notes:
+                value.append(f"  {notes[spec.name]}", style="dim")
             table.add_row(spec.name, value)
             plain.append(f"{spec.name} {value.plain}")
             if spec.name in problems:

@@ -237,15 +237,15 @@ class ParamsForm(ModalScreen[Any]):
                                            no="Keep editing"), answered)
 
     def _refresh_warnings(self) -> None:
-        """Folder problems of the path fields, updated as they are typed (not blocking)."""
-        rows = [row for row in self.rows() if row.spec.is_path]
-        if not rows:
-            return
+        """Folder problems of the path fields and fields that change nothing as the form
+        stands (momentum with adam), updated as they are typed (not blocking)."""
+        rows = self.rows()
         values = {row.spec.name: row.value for row in rows if row.error is None}
         try:
-            found = {p.field: p.message for p in self.params.edit(**values).problems()}
+            edited = self.params.edit(**values)
         except ParamsError:
             return
+        found = {**edited.notes(), **{p.field: p.message for p in edited.problems()}}
         for row in rows:
             row.show_warning(found.get(row.spec.name, "") if row.error is None else "")
 
