@@ -84,6 +84,21 @@ class BatchProgress(Event):
 
 
 @dataclass(frozen=True)
+class Validating(Event):
+    """An epoch's training batches are done and fit is evaluating the validation split.
+
+    Sent with ``batch=0`` when the pass starts, then throttled like BatchProgress, so the
+    screen says what the seconds between an epoch's last batch and its numbers are spent
+    on (on a 2-core CPU, 3-5 s for 12,000 28x28 images, more on a loaded machine).
+    """
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # validation batches done (0: starting)
+    batches: int
+
+
+@dataclass(frozen=True)
 class EpochEnd(Event):
     epoch: int  # 1-based
     epochs: int

@@ -21,7 +21,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from convonet.core.events import BatchProgress, CancelToken, EpochEnd, Reporter, TrainStart
+from convonet.core.events import (
+    BatchProgress,
+    CancelToken,
+    EpochEnd,
+    Reporter,
+    TrainStart,
+    Validating,
+)
 from convonet.core.model import learning_rate_at
 from convonet.core.train_history import EpochRow, TrainHistory
 
@@ -257,7 +264,8 @@ class _ProgressCallback(keras.callbacks.Callback):
     async_safe = True
 
     def __init__(self, state: _RunState, history: TrainHistory, report: Reporter,
-                 epochs: int, batches: int, interval: float) -> None:
+                 epochs: int, batches: int, interval: float,
+                 validation_batches: int = 0) -> None:
         super().__init__()
         self.state = state
         self.history = history
@@ -265,10 +273,12 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.epochs = epochs
         self.batches = batches
         self.interval = interval
+        self.validation_batches = validation_batches
         self._started = False
         self._epoch_start = 0.0
         self._last_batch_event = -math.inf
         self._batches_done = 0
+        self._validated = 0
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
@@ -291,6 +301,23 @@ class _ProgressCallback(keras.callbacks.Callback):
         clean = {k: _float(v) for k, v in (logs or {}).items()}
         self.report(BatchProgress(epoch=self._epoch, epochs=self.epochs, batch=batch + 1,
                                   batches=self.batches, logs=clean))
+
+    # This callback goes to fit only, so its test hooks are the validation pass.
+    def on_test_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._last_batch_event = time.monotonic()
+        self._validated = 0
+        self.report(Validating(epoch=self._epoch, epochs=self.epochs, batch=0,
+                               batches=self.validation_batches))
+
+    def on_test_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        # Async like the training batches: keep the highest batch seen.
+        self._validated = max(self._validated, min(batch + 1, self.validation_batches))
+        now = time.monotonic()
+        if now - self._last_batch_event < self.interval:
+            return
+        self._last_batch_event = now
+        self.report(Validating(epoch=self._epoch, epochs=self.epochs, batch=self._validated,
+                               batches=self.validation_batches))
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = dict(logs or {})

@@ -183,8 +183,10 @@ class NetTraining:
                                    monitor=monitor, patience=patience, mode="min",
                                    restore_best_weights=True, verbose=0)
             callbacks.append(early)
+        validation_batches = (math.ceil(len(validation[1]) / batch_size)
+                              if validation is not None else 0)
         callbacks.append(_ProgressCallback(state, history, self.report, epochs, batches,
-                                           self.batch_interval))
+                                           self.batch_interval, validation_batches))
         callbacks.append(_DivergenceStop(y, history, self.report, config))
         if self.history_csv is not None:
             callbacks.append(_HistoryAppend(history, self.history_csv))

@@ -212,6 +212,12 @@ class Display:
             if "loss" in logs:
                 p.update(task, info=f"loss {logs['loss']:.4f}  "
                                     f"accuracy {logs.get('accuracy', float('nan')):.4f}")
+        elif isinstance(event, ev.Validating):
+            if "batches" in self.tasks:  # the epoch's batches are done: say what runs now
+                batches = self.tasks["batches"]
+                p.update(batches, description=f"epoch {event.epoch}/{event.epochs} · "
+                         f"validating {event.batch}/{event.batches}",
+                         completed=p.tasks[batches].total or 0)
         elif isinstance(event, ev.EpochEnd):
             self._task("epochs", "epochs", event.epochs, event.epoch)
             if "batches" in self.tasks:  # full at the end of an epoch, whatever was drawn

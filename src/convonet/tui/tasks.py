@@ -55,7 +55,14 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState
 
 from convonet.core.errors import ConvonetError, is_user_error
-from convonet.core.events import BatchProgress, Cancelled, CancelToken, Event, LoadProgress
+from convonet.core.events import (
+    BatchProgress,
+    Cancelled,
+    CancelToken,
+    Event,
+    LoadProgress,
+    Validating,
+)
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -63,7 +70,7 @@ if TYPE_CHECKING:
 #: The default worker group: one heavy core task at a time.
 TASK_GROUP = "task"
 
-_COALESCED = (BatchProgress, LoadProgress)
+_COALESCED = (BatchProgress, LoadProgress, Validating)
 
 
 class CoreEvent(Message):

@@ -31,6 +31,7 @@ from convonet.core.events import (
     LoadProgress,
     Reporter,
     TrainStart,
+    Validating,
 )
 from convonet.keytable import bindings
 from convonet.tui.screens.base import ConvonetScreen
@@ -356,6 +357,10 @@ class TrainingScreen(ConvonetScreen):
             if not self._stopping:
                 self.progress.show_batch(event.epoch, event.batch, event.logs,
                                          self._lr(event.epoch))
+        elif isinstance(event, Validating):
+            message.stop()
+            if not self._stopping:
+                self.progress.show_validating(event.epoch, event.batch, event.batches)
         elif isinstance(event, EpochEnd):
             message.stop()
             row: dict[str, Any] = {"epoch": event.epoch, "seconds": event.seconds,

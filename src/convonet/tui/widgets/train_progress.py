@@ -1,6 +1,6 @@
 """A training progress line and bar: epoch k/n, batch k/n, ETA, running loss/accuracy, lr.
 
-Fed from the core's events (TrainStart, Compiling, BatchProgress, EpochEnd) on the UI
+Fed from the core's events (TrainStart, Compiling, BatchProgress, Validating, EpochEnd) on the UI
 thread. The ETA counts batches over the whole run, so it is right from the first epoch on;
 validation time is folded into the batch rate as it happens, compiling time is left out.
 """
@@ -118,6 +118,19 @@ class TrainProgress(Vertical):
         self.bar.update(progress=done)
         self.line.update(self._noted(epoch, progress_text(
             epoch, self.epochs, batch, self.batches, self.eta(done), logs, lr)))
+
+    def show_validating(self, epoch: int, batch: int, batches: int) -> None:
+        """The epoch's batches are done and the validation split is being evaluated.
+
+        Without this the line would sit at the last batch until the epoch's numbers come.
+        """
+        done = epoch * self.batches
+        self._current = epoch
+        self.bar.update(progress=done)
+        eta = self.eta(done)
+        self.line.update(self._noted(epoch, " · ".join([
+            f"Epoch {epoch}/{self.epochs}", f"validating: batch {batch}/{batches}",
+            f"ETA {format_duration(eta)}" if eta is not None else "ETA –"])))
 
     def show_epoch(self, epoch: int, logs: Mapping[str, float | None],
                    lr: float | None) -> None:
