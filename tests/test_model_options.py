@@ -90,6 +90,54 @@ def test_conv_blocks_with_doubling_or_fixed_filters() -> None:
     assert one.count_params() == 20 + (4 * 4 * 2 * 8 + 8) + 27
 
 
+def test_several_convolutions_per_block() -> None:
+    pairs = build_model(config(convs_per_block=2), (8, 8, 1), 3)
+    assert types(pairs) == ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D",
+                            "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    # 3*3*1*2+2, 3*3*2*2+2, pool 4x4, 3*3*2*2+2 twice, pool 2x2 -> 8, dense 8*8+8, out 27
+    assert pairs.count_params() == 20 + 38 + 38 + 38 + 72 + 27
+    normed = build_model(config(convs_per_block=2, batch_norm="on"), (8, 8, 1), 3)
+    assert types(normed)[:8] == ["Conv2D", "BatchNormalization", "Activation", "Conv2D",
+                                 "BatchNormalization", "Activation", "MaxPooling2D",
+                                 "Conv2D"]
+    assert types(normed).count("BatchNormalization") == 4
+    # convolutions without bias: 18, 36, 36, 36; four BatchNorms of 2 filters x 4
+    assert normed.count_params() == 18 + 36 + 36 + 36 + 4 * 8 + 72 + 27
+    assert sum(int(np.prod(w.shape)) for w in normed.non_trainable_weights) == 4 * 4
+    vgg = build_model(config(conv_blocks=3, convs_per_block=2, filter_growth="double"),
+                      (8, 8, 1), 3)
+    assert [layer.filters for layer in vgg.layers
+            if isinstance(layer, keras.layers.Conv2D)] == [2, 2, 4, 4, 8, 8]
+    # 3*3*1*2+2, 3*3*2*2+2 | 3*3*2*4+4, 3*3*4*4+4 | 3*3*4*8+8, 3*3*8*8+8, then 1x1x8
+    assert vgg.count_params() == 20 + 38 + 76 + 148 + 296 + 584 + 72 + 27
+    assert options_text(config(conv_blocks=3, convs_per_block=2, filter_growth="double")) \
+        == "3 conv blocks of 2 convs (double filters)"
+    assert options_text(config(convs_per_block=3)) == "2 conv blocks of 3 convs (fixed filters)"
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (0, "0 is out of range"), (4, "4 is out of range"), ("two", "'two' is not a number"),
+    ("1,4", "4 is out of range")])
+def test_convs_per_block_is_checked(tmp_path: Path, value: Any, problem: str) -> None:
+    path = tmp_path / "hyper.json"
+    path.write_text(json.dumps({"convs_per_block": value}), encoding="utf-8")
+    with pytest.raises(ParamsError) as info:
+        HyperParams.load(path)
+    assert info.value.field == "convs_per_block" and info.value.file == str(path)
+    assert f"field 'convs_per_block': {problem}: expected a whole number >= 1 and <= 3" \
+        in str(info.value)
+
+
+def test_a_grid_over_convs_per_block() -> None:
+    from convonet.tui.tuning_text import searched_text
+
+    hyper = HyperParams({"convs_per_block": "1,2"})
+    assert hyper.grid_size() == 2 and hyper.searched() == {"convs_per_block": [1, 2]}
+    assert searched_text(hyper) == "Searching convs 1/2"
+    assert hyper.apply({"convs_per_block": 2}).convs_per_block == (2, 1)
+    assert HyperParams({"epochs": 3}).first()["convs_per_block"] == 1
+
+
 def test_conv_blocks_need_room_for_their_poolings() -> None:
     problem = architecture_problem(config(conv_blocks=4), (8, 8, 1))
     assert problem is not None
@@ -160,7 +208,7 @@ def test_augmentation_acts_while_training_only() -> None:
 
 def test_every_option_survives_save_and_reload(tmp_path: Path) -> None:
     x, y = tiny_data(per_class=8)
-    cfg = config(batch_norm="on", conv_blocks=3, filter_growth="double",
+    cfg = config(batch_norm="on", conv_blocks=3, convs_per_block=2, filter_growth="double",
                  augment="flip+shift+zoom+rotate+contrast", optimizer="adamw",
                  weight_decay=0.01, label_smoothing=0.1, patience=0, epochs=1)
     model = NetModel(cfg).build((8, 8, 1), 3)
@@ -169,6 +217,7 @@ def test_every_option_survives_save_and_reload(tmp_path: Path) -> None:
     loaded = load_model(path)  # safe_mode on
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     assert types(loaded) == types(model)
+    assert types(loaded).count("Conv2D") == 6
     assert isinstance(loaded.loss, SparseSmoothedCrossentropy)
     assert loaded.loss.label_smoothing == pytest.approx(0.1)
     assert type(loaded.optimizer) is keras.optimizers.AdamW
@@ -363,12 +412,14 @@ def test_options_reach_the_runs_diff_and_the_model_screen(tmp_path: Path) -> Non
 
     seed, tuned = tmp_path / "seed", tmp_path / "tuned"
     HyperParams().save_copy(seed / "hyper_params.json")
-    HyperParams({"augment": "flip+shift", "optimizer": "adam"}).save_copy(
-        tuned / "hyper_params.json")
+    HyperParams({"augment": "flip+shift", "optimizer": "adam", "convs_per_block": 2}
+                ).save_copy(tuned / "hyper_params.json")
     changed = {d.field: (d.a, d.b) for d in diff_runs(seed, tuned) if d.differs}
     assert changed == {"hyper.augment": ("none", "flip+shift"),
-                       "hyper.optimizer": ("sgd", "adam")}
+                       "hyper.optimizer": ("sgd", "adam"), "hyper.convs_per_block": (1, 2)}
     cfg = HyperParams({"batch_norm": "on", "label_smoothing": 0.1}).first()
     assert config_text(cfg) == ("filters 32 · kernel 3 · units 512 · dropout 0.5 · "
                                 "batch norm · label smoothing 0.1")
     assert "(batch_norm, label_smoothing)" in stale_note(cfg, HyperParams())
+    assert "(convs_per_block)" in stale_note(HyperParams({"convs_per_block": 2}).first(),
+                                             HyperParams())

@@ -5,9 +5,10 @@ tuning marks such a combination invalid before it runs, and the tuning screen co
 in its plan. Kept free of Keras so the screen can ask before the core is imported.
 
 Keras itself builds a kernel larger than the image ("same" padding) and fails only on a
-pooling that reaches zero, so these rules are ours: the network is ``conv_blocks`` Conv2D +
-2x2 MaxPool blocks (two by default), a kernel wider than the image only sees padding, and
-a backbone (a Keras application) refuses images under its least size.
+pooling that reaches zero, so these rules are ours: the network is ``conv_blocks`` blocks
+of ``convs_per_block`` Conv2D ("same" padding, so they keep the size) and a 2x2 MaxPool
+(two blocks of one by default), a kernel wider than the image only sees padding, and a
+backbone (a Keras application) refuses images under its least size.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 #: The model options' fields, in the params table's order.
-OPTION_FIELDS = ("batch_norm", "conv_blocks", "filter_growth", "augment", "optimizer",
-                 "weight_decay", "label_smoothing", "backbone", "backbone_weights",
-                 "frozen_epochs")
+OPTION_FIELDS = ("batch_norm", "conv_blocks", "convs_per_block", "filter_growth", "augment",
+                 "optimizer", "weight_decay", "label_smoothing", "backbone",
+                 "backbone_weights", "frozen_epochs")
 
 #: The augmentations ``augment`` combines with + (``flip+shift``).
 AUGMENTATIONS = ("flip", "shift", "zoom", "rotate", "contrast")

@@ -1,5 +1,6 @@
-"""The model options of the hyper params: batch norm, convolution blocks, augmentation,
-the optimizer and its weight decay, label smoothing, and a pretrained backbone.
+"""The model options of the hyper params: batch norm, convolution blocks (and the
+convolutions in each), augmentation, the optimizer and its weight decay, label smoothing,
+and a pretrained backbone.
 
 Every option is off (or at the seed's value) by default, so ``build_model`` still builds
 the seed's CNN. The pieces here are plain Keras objects a saved ``.keras`` file can hold
@@ -60,28 +61,32 @@ def augment_layers(spec: str) -> list[keras.layers.Layer]:
 
 
 def conv_layers(config: Mapping[str, Any]) -> list[keras.layers.Layer]:
-    """``conv_blocks`` blocks of Conv2D (+ BatchNorm + ReLU) and a 2x2 MaxPool.
+    """``conv_blocks`` blocks of ``convs_per_block`` Conv2D (+ BatchNorm + ReLU) and a 2x2
+    MaxPool.
 
-    Without batch norm a block is the seed's ``Conv2D(relu) -> MaxPool``. With it, the
-    convolution has no bias (the BatchNormalization's offset takes its place) and the
-    ReLU follows the normalisation. Filters stay at ``num_filters`` (``fixed``) or double
-    with each block (``double``).
+    Without batch norm a block is the seed's ``Conv2D(relu) -> MaxPool`` (with more
+    convolutions per block, ``Conv2D(relu) -> Conv2D(relu) -> MaxPool``, as in VGG). With
+    it, every convolution has no bias (the BatchNormalization's offset takes its place) and
+    the ReLU follows its normalisation. A block's convolutions all have its filters:
+    ``num_filters`` (``fixed``), or doubled with each block (``double``).
     """
     filters = int(config["num_filters"])
     kernel = int(config["kernel_size"])
     batch_norm = option(config, "batch_norm") == "on"
     double = option(config, "filter_growth") == "double"
+    convs = int(option(config, "convs_per_block"))
     layers: list[keras.layers.Layer] = []
     for block in range(int(option(config, "conv_blocks"))):
         n = filters * (2 ** block if double else 1)
-        if batch_norm:
-            layers += [keras.layers.Conv2D(n, (kernel, kernel), padding="same",
-                                           use_bias=False),
-                       keras.layers.BatchNormalization(),
-                       keras.layers.Activation("relu")]
-        else:
-            layers.append(keras.layers.Conv2D(n, (kernel, kernel), padding="same",
-                                              activation="relu"))
+        for _ in range(convs):
+            if batch_norm:
+                layers += [keras.layers.Conv2D(n, (kernel, kernel), padding="same",
+                                               use_bias=False),
+                           keras.layers.BatchNormalization(),
+                           keras.layers.Activation("relu")]
+            else:
+                layers.append(keras.layers.Conv2D(n, (kernel, kernel), padding="same",
+                                                  activation="relu"))
         layers.append(keras.layers.MaxPooling2D((2, 2)))
     return layers
 
@@ -297,8 +302,11 @@ def options_text(config: Mapping[str, Any]) -> str:
         if option(config, "batch_norm") == "on":
             parts.append("batch norm")
         blocks = int(option(config, "conv_blocks"))
-        if blocks != 2 or option(config, "filter_growth") != "fixed":
-            parts.append(f"{blocks} conv blocks ({option(config, 'filter_growth')} filters)")
+        convs = int(option(config, "convs_per_block"))
+        if blocks != 2 or convs != 1 or option(config, "filter_growth") != "fixed":
+            of = f" of {convs} convs" if convs != 1 else ""
+            parts.append(f"{blocks} conv blocks{of} "
+                         f"({option(config, 'filter_growth')} filters)")
     if option(config, "augment") != "none":
         parts.append(f"augment {option(config, 'augment')}")
     opt = option(config, "optimizer")

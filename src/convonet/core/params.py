@@ -292,6 +292,8 @@ HYPER_FIELDS: tuple[FieldSpec, ...] = (
               multi=True, choices=("off", "on")),
     FieldSpec("conv_blocks", int, (2,), "Conv2D + 2x2 MaxPool blocks (the seed has 2)",
               multi=True, min=1, max=4),
+    FieldSpec("convs_per_block", int, (1,), "Conv2D layers in each block before its pooling "
+              "(2: VGG-like)", multi=True, min=1, max=3),
     FieldSpec("filter_growth", str, ("fixed",), "num_filters in every block, or doubled "
               "per block", multi=True, choices=("fixed", "double")),
     FieldSpec("augment", str, ("none",), "random changes while training only: left-right "

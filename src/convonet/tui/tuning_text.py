@@ -26,9 +26,9 @@ SHORT_NAMES = {
     "batch_size": "batch", "epochs": "epochs", "init_rate": "lr", "decay": "decay",
     "momentum": "mom", "num_filters": "filters", "kernel_size": "kernel",
     "num_units": "units", "dropout": "drop", "batch_norm": "bn", "conv_blocks": "blocks",
-    "filter_growth": "growth", "augment": "aug", "optimizer": "opt", "weight_decay": "wd",
-    "label_smoothing": "smooth", "backbone": "backbone", "backbone_weights": "weights",
-    "frozen_epochs": "frozen",
+    "convs_per_block": "convs", "filter_growth": "growth", "augment": "aug", "optimizer": "opt",
+    "weight_decay": "wd", "label_smoothing": "smooth", "backbone": "backbone",
+    "backbone_weights": "weights", "frozen_epochs": "frozen",
 }
 
 FAILED_STYLE = "red"
